@@ -1,0 +1,46 @@
+//! One attempt: build the HTTP request for a host, send it under `attempt_timeout_ms`, and keep
+//! that host's numbers (in flight, attempts, errors) honest even when the attempt is cancelled.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use crate::call::Prepared;
+use crate::error::{Error, Result, Sent, TimeoutKind};
+use crate::hedge::Env;
+use crate::stats::HostStats;
+use crate::transport::Answer;
+
+/// Counts an attempt in flight at a host until dropped (finished or cancelled).
+struct InFlight<'a>(&'a HostStats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Send attempt number `index` of `call` to `host`. The answer is returned whatever its status;
+/// the hedger decides what counts as a failure.
+pub(crate) async fn run(
+    env: &Env<'_>,
+    call: &Prepared,
+    host: Arc<HostStats>,
+    index: u32,
+) -> Result<Answer> {
+    let req = call.http_request(&host.url, index, env.config.attempt_header)?;
+    env.recorder.attempts.fetch_add(1, Relaxed);
+    host.attempts.fetch_add(1, Relaxed);
+    host.in_flight.fetch_add(1, Relaxed);
+    let _in_flight = InFlight(&host);
+    let result = match env.config.attempt_timeout {
+        None => env.transport.send(req).await,
+        Some(t) => match tokio::time::timeout(t, env.transport.send(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(TimeoutKind::Attempt, t, Sent::Maybe)),
+        },
+    };
+    if result.is_err() {
+        host.errors.fetch_add(1, Relaxed);
+    }
+    result
+}

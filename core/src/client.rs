@@ -1,0 +1,501 @@
+//! [`Client`] wires the stages of a call together (DESIGN.md, "The path of one call"):
+//!
+//! ```text
+//! send ─► validate ─► (order gate) ─► (limiter) ─► hedger ─► attempt ─► balancer ─► transport
+//! ```
+//!
+//! `send` does the synchronous part on the caller's thread (validation, and the sequence number
+//! the order gate needs, so submission order is the order `send` calls return) and spawns the rest
+//! on the shared runtime. The returned [`Call`] is a future; dropping it cancels the call inside
+//! the runtime.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinHandle};
+
+use crate::balance::Balancer;
+use crate::call::Prepared;
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result, Sent, TimeoutKind};
+use crate::hedge::{Env, Hedger};
+use crate::limit::Limiter;
+use crate::order::Gate;
+use crate::request::Request;
+use crate::response::Response;
+use crate::runtime;
+use crate::stats::{Recorder, Stats};
+use crate::transport::Transport;
+
+/// Builds a [`Client`] from typed methods or option names (the same names as C, Python and Go).
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    config: Config,
+    error: Option<Error>,
+}
+
+impl ClientBuilder {
+    /// Set any option by name, e.g. `set("concurrent_calls", "3")`. A bad name or value is
+    /// reported by [`ClientBuilder::build`], naming the option.
+    pub fn set(mut self, name: &str, value: &str) -> ClientBuilder {
+        if self.error.is_none() {
+            if let Err(e) = self.config.set(name, value) {
+                self.error = Some(e);
+            }
+        }
+        self
+    }
+
+    /// `hosts`: base URLs a relative path is sent to.
+    pub fn hosts<I, S>(self, hosts: I) -> ClientBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let list: Vec<String> = hosts.into_iter().map(|h| h.as_ref().to_string()).collect();
+        self.set("hosts", &list.join(","))
+    }
+
+    /// `concurrent_calls`: attempts per call at most (1 to 10).
+    pub fn concurrent_calls(self, n: u32) -> ClientBuilder {
+        self.set("concurrent_calls", &n.to_string())
+    }
+
+    /// `hedge_delay_ms`: delay before the next attempt.
+    pub fn hedge_delay(self, d: Duration) -> ClientBuilder {
+        self.set("hedge_delay_ms", &ms(d))
+    }
+
+    /// `hedge_percentile`: adapt the hedge delay to this latency percentile.
+    pub fn hedge_percentile(self, p: f64) -> ClientBuilder {
+        self.set("hedge_percentile", &p.to_string())
+    }
+
+    /// `hedge_max_extra_load`: extra attempts ÷ calls allowed.
+    pub fn hedge_max_extra_load(self, f: f64) -> ClientBuilder {
+        self.set("hedge_max_extra_load", &f.to_string())
+    }
+
+    /// `max_count`: calls in flight per limit key at most.
+    pub fn max_count(self, n: u32) -> ClientBuilder {
+        self.set("max_count", &n.to_string())
+    }
+
+    /// `max_queue`: calls waiting for a slot per limit key at most.
+    pub fn max_queue(self, n: u32) -> ClientBuilder {
+        self.set("max_queue", &n.to_string())
+    }
+
+    /// `queue_timeout_ms`: how long a call may wait for a slot.
+    pub fn queue_timeout(self, d: Duration) -> ClientBuilder {
+        self.set("queue_timeout_ms", &d.as_millis().to_string())
+    }
+
+    /// `timeout_ms`: deadline for the whole call.
+    pub fn timeout(self, d: Duration) -> ClientBuilder {
+        self.set("timeout_ms", &d.as_millis().to_string())
+    }
+
+    /// `attempt_timeout_ms`: deadline for one attempt.
+    pub fn attempt_timeout(self, d: Duration) -> ClientBuilder {
+        self.set("attempt_timeout_ms", &d.as_millis().to_string())
+    }
+
+    /// `connect_timeout_ms`: deadline for TCP connect plus TLS handshake.
+    pub fn connect_timeout(self, d: Duration) -> ClientBuilder {
+        self.set("connect_timeout_ms", &d.as_millis().to_string())
+    }
+
+    /// `max_response_bytes`: larger bodies fail while they stream.
+    pub fn max_response_bytes(self, n: u64) -> ClientBuilder {
+        self.set("max_response_bytes", &n.to_string())
+    }
+
+    /// `ca_file`: PEM CA certificates trusted in addition to the system's.
+    pub fn ca_file(self, path: impl AsRef<std::path::Path>) -> ClientBuilder {
+        let p = path.as_ref().to_string_lossy().into_owned();
+        self.set("ca_file", &p)
+    }
+
+    /// `http2_prior_knowledge`: speak HTTP/2 without negotiation (h2c over plain TCP).
+    pub fn http2_prior_knowledge(self, on: bool) -> ClientBuilder {
+        self.set("http2_prior_knowledge", if on { "true" } else { "false" })
+    }
+
+    /// Check the options against each other and start the client.
+    pub fn build(self) -> Result<Client> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Client::new(self.config)
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{}", d.as_secs_f64() * 1000.0)
+}
+
+/// The connection pool of one fork generation (a forked child builds its own).
+struct TransportSlot {
+    generation: u64,
+    transport: Arc<Transport>,
+}
+
+struct Inner {
+    config: Config,
+    transport: ArcSwap<TransportSlot>,
+    rebuild: Mutex<()>,
+    recorder: Recorder,
+    gate: Gate,
+    limiter: Limiter,
+    hedger: Hedger,
+    balancer: Balancer,
+    closed: AtomicBool,
+    close_signal: watch::Sender<bool>,
+}
+
+/// An HTTP client. Cheap to clone (clones share pools, stats and limits); safe to use from any
+/// thread. Every client in the process runs on the one shared runtime.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+// A panic elsewhere cannot leave a client half-updated: its state is atomics and locks whose
+// poisoning is ignored on purpose. So bindings may hold clients across `catch_unwind`.
+impl std::panic::UnwindSafe for Client {}
+impl std::panic::RefUnwindSafe for Client {}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl Client {
+    /// A builder taking every option by typed method or by name.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from a finished [`Config`] (the path bindings take).
+    pub fn new(config: Config) -> Result<Client> {
+        config.validate()?;
+        // The pool spawns its reaper task, so it is built inside the runtime.
+        let transport = {
+            let handle = runtime::handle();
+            let _enter = handle.enter();
+            Arc::new(Transport::new(&config)?)
+        };
+        let recorder = Recorder::new();
+        let balancer = Balancer::new(&config, &recorder);
+        let (close_signal, _) = watch::channel(false);
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport: ArcSwap::from_pointee(TransportSlot {
+                    generation: runtime::generation(),
+                    transport,
+                }),
+                rebuild: Mutex::new(()),
+                recorder,
+                gate: Gate::new(),
+                limiter: Limiter::new(&config),
+                hedger: Hedger::new(&config),
+                balancer,
+                closed: AtomicBool::new(false),
+                close_signal,
+                config,
+            }),
+        })
+    }
+
+    /// Submit a call and get a future of its answer. Validation and the call's place in
+    /// submission order happen now, on this thread, so submission order is the order `send`
+    /// calls return.
+    ///
+    /// From any thread but tailrace's own, the call is spawned on the shared runtime and runs
+    /// whether or not the [`Call`] is polled. On one of tailrace's runtime threads (inside a task
+    /// spawned on [`runtime::handle`]) it runs inside the `Call` future itself, saving a task
+    /// hop per call: await it. Either way, dropping the `Call` cancels the call.
+    pub fn send(&self, req: Request) -> Call {
+        if runtime::on_runtime_thread() {
+            let inner = self.inner.clone();
+            match inner.submit(req) {
+                Err(e) => Call::failed(e),
+                Ok(call) => Call {
+                    state: CallState::Inline(Box::pin(inner.run(call))),
+                },
+            }
+        } else {
+            self.spawn(req)
+        }
+    }
+
+    /// Like [`Client::send`], but always spawned on the shared runtime: the call runs whether
+    /// or not the [`Call`] is polled, and [`Call::abort_handle`] can cancel it from anywhere.
+    /// Bindings use this path.
+    pub fn spawn(&self, req: Request) -> Call {
+        let inner = self.inner.clone();
+        match inner.submit(req) {
+            Err(e) => Call::failed(e),
+            Ok(call) => {
+                let task = runtime::handle().spawn(inner.run(call));
+                Call {
+                    state: CallState::Running(task),
+                }
+            }
+        }
+    }
+
+    /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
+    /// of tailrace's runtime threads (a callback, say) instead of hanging.
+    pub fn send_blocking(&self, req: Request) -> Result<Response> {
+        if runtime::on_runtime_thread() {
+            return Err(runtime::would_deadlock());
+        }
+        let inner = self.inner.clone();
+        let call = inner.submit(req)?;
+        runtime::block_on(inner.run(call))?
+    }
+
+    /// A snapshot of this client's numbers.
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        let mut stats = inner.recorder.snapshot();
+        inner.gate.fill(&mut stats);
+        inner.limiter.fill(&mut stats);
+        inner.hedger.fill(&mut stats);
+        inner.balancer.refresh_ejected();
+        stats.hosts = inner.recorder.snapshot_hosts();
+        stats
+    }
+
+    /// The options this client was built with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Close the client: calls still pending end with `ClientClosed`, new calls are refused with
+    /// it. Idempotent. Clones of this client are closed too.
+    pub fn close(&self) {
+        if !self.inner.closed.swap(true, Relaxed) {
+            self.inner.close_signal.send_replace(true);
+        }
+    }
+
+    /// Whether [`Client::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Relaxed)
+    }
+}
+
+fn closed_error() -> Error {
+    Error::new(ErrorKind::ClientClosed, "the client was closed").with_sent(Sent::Maybe)
+}
+
+/// Counts a running call in flight and records how it ended, even when it is cancelled (dropped).
+struct CallGuard<'a> {
+    recorder: &'a Recorder,
+    done: bool,
+    submitted: std::time::Instant,
+}
+
+impl CallGuard<'_> {
+    fn finish(mut self, result: &Result<Response>) {
+        self.done = true;
+        if let Err(e) = result {
+            self.recorder.record_error(e.kind());
+        }
+        self.recorder.record_latency(self.submitted.elapsed());
+    }
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        self.recorder.calls_in_flight.fetch_sub(1, Relaxed);
+        if !self.done {
+            self.recorder.record_error(ErrorKind::Cancelled);
+        }
+    }
+}
+
+impl Inner {
+    /// The synchronous part of `send`: count, validate, take a place in submission order.
+    fn submit(&self, req: Request) -> Result<Prepared> {
+        self.recorder.calls.fetch_add(1, Relaxed);
+        let prepared = if self.closed.load(Relaxed) {
+            Err(closed_error())
+        } else {
+            Prepared::new(req, &self.config, &self.gate)
+        };
+        if let Err(e) = &prepared {
+            self.recorder.record_error(e.kind());
+        }
+        prepared
+    }
+
+    /// Everything after submission, on the runtime, under the call's deadline.
+    async fn run(self: Arc<Self>, mut call: Prepared) -> Result<Response> {
+        self.recorder.calls_in_flight.fetch_add(1, Relaxed);
+        let submitted = call.submitted;
+        let guard = CallGuard {
+            recorder: &self.recorder,
+            done: false,
+            submitted,
+        };
+        let mut closed = self.close_signal.subscribe();
+        let work = async {
+            match call.timeout {
+                None => self.execute(&mut call).await,
+                Some(t) => match tokio::time::timeout(t, self.execute(&mut call)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
+                },
+            }
+        };
+        let result = tokio::select! {
+            r = work => r,
+            _ = closed.wait_for(|c| *c) => Err(closed_error()),
+        };
+        guard.finish(&result);
+        result
+    }
+
+    /// The stages after submission, in DESIGN.md's order: order gate, limiter, hedger.
+    async fn execute(&self, call: &mut Prepared) -> Result<Response> {
+        // A call never holds a limiter slot while it waits for its turn.
+        call.ticket.wait().await;
+        let key = call.limit_key.clone();
+        let first = self.limiter.acquire(key.as_deref()).await?;
+        let transport = self.transport()?;
+        let env = Env {
+            transport: &transport,
+            recorder: &self.recorder,
+            balancer: &self.balancer,
+            config: &self.config,
+        };
+        let spare = || self.limiter.try_acquire_now(key.as_deref());
+        self.hedger.run(&env, call, first, &spare).await
+    }
+
+    /// This fork generation's pool. A forked child must not touch the parent's connections (they
+    /// belong to the parent's runtime), so it builds fresh ones and leaks the old.
+    fn transport(&self) -> Result<Arc<Transport>> {
+        let generation = runtime::generation();
+        let slot = self.transport.load();
+        if slot.generation == generation {
+            return Ok(slot.transport.clone());
+        }
+        drop(slot);
+        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self.transport.load_full();
+        if slot.generation == generation {
+            return Ok(slot.transport.clone());
+        }
+        std::mem::forget(slot);
+        let transport = Arc::new(Transport::new(&self.config)?);
+        self.transport.store(Arc::new(TransportSlot {
+            generation,
+            transport: transport.clone(),
+        }));
+        Ok(transport)
+    }
+}
+
+enum CallState {
+    /// Runs when polled (submitted on a runtime thread).
+    Inline(Pin<Box<dyn Future<Output = Result<Response>> + Send>>),
+    /// Spawned on the runtime.
+    Running(JoinHandle<Result<Response>>),
+    Failed(Option<Error>),
+    Done,
+}
+
+/// A submitted call: a future of its answer. Dropping it before it completes cancels the call
+/// inside the runtime (its connection work stops, and later stages release what it held).
+#[must_use = "a Call runs on its own, but dropping it cancels it"]
+pub struct Call {
+    state: CallState,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Call")
+    }
+}
+
+impl Call {
+    fn failed(e: Error) -> Call {
+        Call {
+            state: CallState::Failed(Some(e)),
+        }
+    }
+
+    /// A handle that cancels this call from anywhere (bindings keep it by call id). `None` for
+    /// calls that already failed, and for calls running inline (drop those to cancel them).
+    pub fn abort_handle(&self) -> Option<CallAbort> {
+        match &self.state {
+            CallState::Running(t) => Some(CallAbort(t.abort_handle())),
+            _ => None,
+        }
+    }
+}
+
+/// Cancels a call; cancelling a finished call does nothing.
+#[derive(Clone, Debug)]
+pub struct CallAbort(AbortHandle);
+
+impl CallAbort {
+    /// Cancel the call: it ends with `Cancelled` and releases everything it held.
+    pub fn abort(&self) {
+        self.0.abort();
+    }
+}
+
+impl Future for Call {
+    type Output = Result<Response>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let out = match &mut self.state {
+            CallState::Inline(f) => ready!(f.as_mut().poll(cx)),
+            CallState::Running(task) => match ready!(Pin::new(task).poll(cx)) {
+                Ok(r) => r,
+                Err(e) if e.is_cancelled() => Err(Error::cancelled()),
+                Err(e) => {
+                    let msg = e
+                        .try_into_panic()
+                        .ok()
+                        .and_then(|p| {
+                            p.downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| p.downcast_ref::<String>().cloned())
+                        })
+                        .unwrap_or_else(|| "a call's task panicked".into());
+                    Err(Error::internal(msg))
+                }
+            },
+            CallState::Failed(e) => {
+                Err(e.take().unwrap_or_else(|| Error::internal("polled twice")))
+            }
+            CallState::Done => Err(Error::internal("a Call was polled after it completed")),
+        };
+        self.state = CallState::Done;
+        Poll::Ready(out)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let CallState::Running(task) = &self.state {
+            task.abort();
+        }
+    }
+}

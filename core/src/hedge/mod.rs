@@ -1,0 +1,295 @@
+//! The hedger (DESIGN.md, "Hedging"): the same idempotent call sent up to `concurrent_calls`
+//! times across hosts; the first success wins and every other attempt is cancelled at once.
+//!
+//! Rules it keeps:
+//! - `hedge_delay_ms` 0 starts all attempts at once (KrakenD's `concurrent_calls`). With a delay,
+//!   attempt i+1 starts when no attempt has succeeded after the delay, or at once when an attempt
+//!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency.
+//! - Success is an answer whose status is not in the failure set (`retry_on_status`, default
+//!   5xx); connection errors and timeouts are failures; 4xx is an answer and wins.
+//! - `hedge_max_extra_load` caps extra attempts ÷ calls; past it no hedge is sent, and attempts
+//!   in flight are never touched.
+//! - A hedge needs a limiter slot free at once: hedging only uses spare capacity.
+//! - Only idempotent calls are hedged. When every attempt fails, the error lists each attempt's
+//!   host and cause; a call that sent one attempt returns that attempt's own outcome.
+//!
+//! The parts, one job each: [`policy`] (who may hedge, what fails), [`delay`] with [`latency`] and
+//! [`rotating_histogram`] (when), [`budget`] (how much), [`timer`] (sub-millisecond sleeps),
+//! [`race`] (first success wins, losers cancelled).
+//!
+//! Stage before: the limiter (the first attempt's slot comes with the call). Stage after: each
+//! attempt goes through the balancer and the transport ([`crate::attempt`]).
+
+mod budget;
+mod delay;
+mod latency;
+mod policy;
+mod race;
+mod rotating_histogram;
+pub(crate) mod timer;
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::attempt;
+use crate::balance::Balancer;
+use crate::call::{Prepared, Target};
+use crate::config::Config;
+use crate::error::{AttemptError, Error, ErrorKind, Result, Sent};
+use crate::limit::Permit;
+use crate::response::Response;
+use crate::stats::{HostStats, Recorder, Stats};
+use crate::transport::{Answer, Transport};
+
+use budget::Budget;
+use delay::Delay;
+use policy::Policy;
+use race::{Event, Race};
+
+/// What attempts need from the client: the pool, the counters, the hosts.
+#[derive(Debug)]
+pub(crate) struct Env<'a> {
+    pub(crate) transport: &'a Transport,
+    pub(crate) recorder: &'a Recorder,
+    pub(crate) balancer: &'a Balancer,
+    pub(crate) config: &'a Config,
+}
+
+/// Decides how many attempts a call gets, when, and which answer wins.
+#[derive(Debug)]
+pub(crate) struct Hedger {
+    policy: Policy,
+    delay: Delay,
+    budget: Budget,
+    hedges_sent: AtomicU64,
+    hedges_won: AtomicU64,
+    skipped_budget: AtomicU64,
+    skipped_no_slot: AtomicU64,
+}
+
+impl Hedger {
+    pub(crate) fn new(config: &Config) -> Hedger {
+        Hedger {
+            policy: Policy::new(config),
+            delay: Delay::new(config.hedge_delay, config.hedge_percentile),
+            budget: Budget::new(config.hedge_max_extra_load),
+            hedges_sent: AtomicU64::new(0),
+            hedges_won: AtomicU64::new(0),
+            skipped_budget: AtomicU64::new(0),
+            skipped_no_slot: AtomicU64::new(0),
+        }
+    }
+
+    /// Run a call's attempts. `first` is the limiter slot of the first attempt; `spare` asks the
+    /// limiter for a slot for a hedge, free at once or not at all.
+    pub(crate) async fn run(
+        &self,
+        env: &Env<'_>,
+        call: &Prepared,
+        first: Permit,
+        spare: &(dyn Fn() -> Option<Permit> + Sync),
+    ) -> Result<Response> {
+        let max = self.policy.attempts_for(call);
+        if max <= 1 {
+            return self.run_single(env, call, first).await;
+        }
+        self.budget.record_call();
+        let mut race = Race::default();
+        let mut causes: Vec<AttemptError> = Vec::new();
+        // The outcome of the only attempt, returned as is when no hedge was ever sent.
+        let mut only_outcome: Option<(Arc<HostStats>, Result<Answer>)> = None;
+        self.start(&mut race, env, call, 0, first)?;
+        let mut started = 1;
+        // Delay 0: every attempt starts now (KrakenD). Otherwise one timer for the next attempt.
+        let delay = self.delay.current();
+        if delay.is_zero() {
+            while started < max && self.try_hedge(&mut race, env, call, started, spare)? {
+                started += 1;
+            }
+        } else {
+            race.set_timer(Some(timer::sleep(delay)));
+        }
+        while race.in_flight() > 0 {
+            let hedge_now = match race.next().await {
+                Event::TimerFired => true,
+                Event::Finished(done, result) => {
+                    let elapsed = done.started.elapsed();
+                    if let Some(l) = self.delay.latency() {
+                        if result.is_ok() || is_timeout(&result) {
+                            l.record(elapsed);
+                        }
+                    }
+                    let failed = match &result {
+                        Ok(answer) => self.policy.is_failure(answer.status.as_u16()),
+                        Err(_) => true,
+                    };
+                    if let Some(i) = done.host_index {
+                        env.balancer.report(i, !failed);
+                    }
+                    if !failed {
+                        // The winner. Cancel the losers (dropping them closes their
+                        // connections or resets their streams) and count their time so far.
+                        for lower_bound in race.cancel_all() {
+                            if let Some(l) = self.delay.latency() {
+                                l.record(lower_bound);
+                            }
+                        }
+                        if done.index > 0 {
+                            self.hedges_won.fetch_add(1, Relaxed);
+                        }
+                        let answer = result.expect("not failed");
+                        return Ok(response(answer, &done.host, started, done.index, call));
+                    }
+                    causes.push(AttemptError {
+                        attempt: done.index,
+                        host: done.host.url.to_string(),
+                        error: Box::new(cause(&result)),
+                    });
+                    only_outcome = Some((done.host.clone(), result));
+                    // A failure starts the next attempt at once, without waiting for the delay.
+                    true
+                }
+            };
+            if hedge_now && started < max {
+                if self.try_hedge(&mut race, env, call, started, spare)? {
+                    started += 1;
+                    let more = started < max && !delay.is_zero();
+                    race.set_timer(more.then(|| timer::sleep(self.delay.current())));
+                } else {
+                    race.set_timer(None);
+                }
+            }
+        }
+        // Every attempt failed.
+        match (started, only_outcome) {
+            (1, Some((host, Ok(answer)))) => Ok(response(answer, &host, 1, 0, call)),
+            (1, Some((_, Err(e)))) => Err(e),
+            _ => Err(Error::all_attempts_failed(causes)),
+        }
+    }
+
+    /// A call with one attempt: no race, no boxing.
+    async fn run_single(&self, env: &Env<'_>, call: &Prepared, first: Permit) -> Result<Response> {
+        let _slot = first;
+        let (host_index, host) = pick_host(env, call, &[])?;
+        let started = std::time::Instant::now();
+        let result = attempt::run(env, call, host.clone(), 0).await;
+        if let Some(l) = self.delay.latency() {
+            if result.is_ok() || is_timeout(&result) {
+                l.record(started.elapsed());
+            }
+        }
+        if let Some(i) = host_index {
+            let failed = match &result {
+                Ok(a) => self.policy.is_failure(a.status.as_u16()),
+                Err(_) => true,
+            };
+            env.balancer.report(i, !failed);
+        }
+        Ok(response(result?, &host, 1, 0, call))
+    }
+
+    /// Start attempt `index` with `slot`, on a host the call's other attempts are not using.
+    fn start<'a>(
+        &self,
+        race: &mut Race<'a>,
+        env: &'a Env<'a>,
+        call: &'a Prepared,
+        index: u32,
+        slot: Permit,
+    ) -> Result<()> {
+        let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
+        let future = Box::pin(attempt::run(env, call, host.clone(), index));
+        race.start(index, host_index, host, slot, future);
+        Ok(())
+    }
+
+    /// Start a hedge if the budget and a free limiter slot allow; false if not.
+    fn try_hedge<'a>(
+        &self,
+        race: &mut Race<'a>,
+        env: &'a Env<'a>,
+        call: &'a Prepared,
+        index: u32,
+        spare: &(dyn Fn() -> Option<Permit> + Sync),
+    ) -> Result<bool> {
+        let Some(slot) = spare() else {
+            self.skipped_no_slot.fetch_add(1, Relaxed);
+            return Ok(false);
+        };
+        if !self.budget.try_spend() {
+            self.skipped_budget.fetch_add(1, Relaxed);
+            return Ok(false);
+        }
+        self.start(race, env, call, index, slot)?;
+        self.hedges_sent.fetch_add(1, Relaxed);
+        Ok(true)
+    }
+
+    /// Fill the hedger's numbers into a snapshot.
+    pub(crate) fn fill(&self, stats: &mut Stats) {
+        stats.hedges_sent = self.hedges_sent.load(Relaxed);
+        stats.hedges_won = self.hedges_won.load(Relaxed);
+        stats.hedges_skipped_budget = self.skipped_budget.load(Relaxed);
+        stats.hedges_skipped_no_slot = self.skipped_no_slot.load(Relaxed);
+        stats.hedge_delay_us = if self.policy.hedging() {
+            self.delay.current().as_micros() as u64
+        } else {
+            0
+        };
+    }
+}
+
+fn is_timeout(result: &Result<Answer>) -> bool {
+    matches!(result, Err(e) if e.kind() == ErrorKind::Timeout)
+}
+
+/// Why an attempt failed: its error, or its answer's status.
+fn cause(result: &Result<Answer>) -> Error {
+    match result {
+        Err(e) => e.clone(),
+        Ok(answer) => Error::new(
+            ErrorKind::HttpStatus,
+            format!("answered {} (in retry_on_status)", answer.status),
+        )
+        .with_status(answer.status.as_u16())
+        .with_sent(Sent::Yes),
+    }
+}
+
+fn response(
+    answer: Answer,
+    host: &HostStats,
+    attempts: u32,
+    winner: u32,
+    call: &Prepared,
+) -> Response {
+    Response {
+        status: answer.status,
+        version: answer.version,
+        headers: answer.headers,
+        body: answer.body,
+        host: host.url.clone(),
+        attempts,
+        winner,
+        elapsed: call.submitted.elapsed(),
+    }
+}
+
+/// The host for an attempt: the URL's own for full URLs, else the balancer's pick.
+fn pick_host(
+    env: &Env<'_>,
+    call: &Prepared,
+    in_use: &[usize],
+) -> Result<(Option<usize>, Arc<HostStats>)> {
+    match &call.target {
+        Target::Url { host, .. } => Ok((None, env.recorder.host(host))),
+        Target::Path(_) => {
+            let i = env
+                .balancer
+                .pick(in_use)
+                .ok_or_else(|| Error::internal("a path call reached the balancer with no hosts"))?;
+            Ok((Some(i), env.balancer.host(i).clone()))
+        }
+    }
+}

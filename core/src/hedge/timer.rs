@@ -1,0 +1,250 @@
+//! A sleep precise to tens of microseconds, for hedge delays below a few milliseconds.
+//!
+//! tokio's timer wheel ticks once a millisecond, so `tokio::time::sleep(250µs)` sleeps about a
+//! millisecond or more: for a sub-millisecond service the hedge would go out several
+//! times later than the percentile says. Short delays are therefore kept by one timer thread
+//! (per process and fork generation) that waits on a condvar with 1 µs timer slack and wakes the
+//! sleeping task. `examples/timer_precision.rs` measures both.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::runtime;
+
+/// Delays at least this long use tokio's timer (its 1 ms granularity no longer matters).
+pub(crate) const PRECISE_BELOW: Duration = Duration::from_millis(20);
+
+#[derive(Debug, Default)]
+pub(crate) struct Entry {
+    fired: AtomicBool,
+    cancelled: AtomicBool,
+    waker: Mutex<Option<Waker>>,
+}
+
+struct Due {
+    at: Instant,
+    seq: u64,
+    entry: Arc<Entry>,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    heap: BinaryHeap<Reverse<Due>>,
+    seq: u64,
+}
+
+struct TimerThread {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl TimerThread {
+    fn start() -> &'static TimerThread {
+        // Leaked on purpose: it lives as long as the process (or its fork generation).
+        let t: &'static TimerThread = Box::leak(Box::new(TimerThread {
+            state: Mutex::new(State::default()),
+            cv: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("tailrace-timer".into())
+            .spawn(move || t.run())
+            .expect("tailrace: cannot start the timer thread");
+        t
+    }
+
+    fn run(&self) {
+        // Wake within a microsecond of the deadline rather than the default 50 µs slack.
+        // SAFETY: prctl with PR_SET_TIMERSLACK only changes this thread's slack.
+        unsafe {
+            libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0, 0, 0);
+        }
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let now = Instant::now();
+            while let Some(Reverse(due)) = state.heap.peek() {
+                if due.at > now {
+                    break;
+                }
+                let Reverse(due) = state.heap.pop().expect("peeked");
+                if !due.entry.cancelled.load(Ordering::Acquire) {
+                    due.entry.fired.store(true, Ordering::Release);
+                    if let Some(w) = due
+                        .entry
+                        .waker
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take()
+                    {
+                        w.wake();
+                    }
+                }
+            }
+            state = match state.heap.peek() {
+                Some(Reverse(due)) => {
+                    let wait = due.at.saturating_duration_since(Instant::now());
+                    self.cv
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self.cv.wait(state).unwrap_or_else(|p| p.into_inner()),
+            };
+        }
+    }
+
+    fn schedule(&self, at: Instant, entry: Arc<Entry>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.seq += 1;
+        let seq = state.seq;
+        let earliest = state.heap.peek().is_none_or(|Reverse(d)| at < d.at);
+        state.heap.push(Reverse(Due { at, seq, entry }));
+        if earliest {
+            self.cv.notify_one();
+        }
+    }
+}
+
+/// The timer thread of this fork generation (a forked child starts its own).
+fn timer() -> &'static TimerThread {
+    static CURRENT: Mutex<Option<(u64, &'static TimerThread)>> = Mutex::new(None);
+    let generation = runtime::generation();
+    let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+    match *current {
+        Some((g, t)) if g == generation => t,
+        _ => {
+            let t = TimerThread::start();
+            *current = Some((generation, t));
+            t
+        }
+    }
+}
+
+/// Sleep for `d`: precisely (tens of µs) below [`PRECISE_BELOW`], with tokio's timer above.
+pub(crate) fn sleep(d: Duration) -> Sleep {
+    if d >= PRECISE_BELOW {
+        Sleep::Tokio(Box::pin(tokio::time::sleep(d)))
+    } else {
+        Sleep::Precise {
+            at: Instant::now() + d,
+            entry: None,
+        }
+    }
+}
+
+/// A sleep from [`sleep`]. Dropping it cancels the wake-up.
+pub(crate) enum Sleep {
+    Tokio(Pin<Box<tokio::time::Sleep>>),
+    Precise {
+        at: Instant,
+        entry: Option<Arc<Entry>>,
+    },
+}
+
+impl std::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sleep")
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut *self {
+            Sleep::Tokio(s) => s.as_mut().poll(cx),
+            Sleep::Precise { at, entry } => {
+                if Instant::now() >= *at {
+                    return Poll::Ready(());
+                }
+                match entry {
+                    Some(e) => {
+                        if e.fired.load(Ordering::Acquire) {
+                            return Poll::Ready(());
+                        }
+                        *e.waker.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(cx.waker().clone());
+                        // Fired between the check and storing the waker: do not miss it.
+                        if e.fired.load(Ordering::Acquire) {
+                            return Poll::Ready(());
+                        }
+                    }
+                    None => {
+                        let e = Arc::new(Entry::default());
+                        *e.waker.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(cx.waker().clone());
+                        timer().schedule(*at, e.clone());
+                        *entry = Some(e);
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Sleep::Precise { entry: Some(e), .. } = self {
+            e.cancelled.store(true, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precise_sleep_wakes_near_its_deadline() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for us in [100u64, 300, 800] {
+                let t = Instant::now();
+                sleep(Duration::from_micros(us)).await;
+                // Never early; generous upper bound (a loaded CI machine), this is no benchmark.
+                assert!(t.elapsed() >= Duration::from_micros(us));
+                assert!(t.elapsed() < Duration::from_millis(50));
+            }
+        });
+    }
+
+    #[test]
+    fn dropped_sleeps_never_wake_anyone() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let s = sleep(Duration::from_millis(5));
+            let r = tokio::time::timeout(Duration::from_micros(10), s).await;
+            assert!(r.is_err());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        });
+    }
+}

@@ -1,0 +1,169 @@
+//! The one tokio runtime of this library, shared by every client in the process.
+//!
+//! - Started on first use, never at load time.
+//! - Worker threads: `TAILRACE_WORKER_THREADS`, default the number of cores.
+//! - After `fork()` the child cannot use the parent's runtime (its threads do not exist there).
+//!   A `pthread_atfork` child handler bumps [`generation`]; the next use builds a fresh runtime and
+//!   the old one is leaked, never dropped (dropping would join threads that are gone). Clients
+//!   compare the generation too and rebuild their connection pools.
+//! - A blocking wait on one of these threads could starve the runtime it waits on, so
+//!   [`block_on`] refuses with `WouldDeadlock` there.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use once_cell::sync::Lazy;
+use tokio::runtime::Handle;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Incremented in the child of every `fork()`.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+struct Shared {
+    generation: u64,
+    handle: Handle,
+}
+
+/// The current runtime; replaced (and the old one leaked) after a fork.
+static CURRENT: Lazy<Mutex<Option<Arc<Shared>>>> = Lazy::new(|| Mutex::new(None));
+
+thread_local! {
+    /// True on this library's runtime threads.
+    static ON_RUNTIME_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// This thread's cached view of the runtime, so the hot path takes no lock.
+    static CACHED: std::cell::RefCell<Option<Arc<Shared>>> = const { std::cell::RefCell::new(None) };
+}
+
+extern "C" fn after_fork_in_child() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn register_fork_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: registering a handler that only touches an atomic is async-signal-safe.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+        }
+    });
+}
+
+/// The fork generation: 0 in the process that loaded the library, +1 in each forked child.
+pub fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
+}
+
+/// Worker threads the runtime starts with.
+pub fn worker_threads() -> usize {
+    std::env::var("TAILRACE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}
+
+fn build(generation: u64) -> Arc<Shared> {
+    register_fork_handler();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("tailrace-worker")
+        .enable_all()
+        .on_thread_start(|| ON_RUNTIME_THREAD.with(|f| f.set(true)))
+        .build()
+        // Failing to start threads leaves nothing to run calls on; there is no better answer.
+        .expect("tailrace: cannot start the runtime's threads");
+    let handle = rt.handle().clone();
+    // The runtime lives as long as the process (or until a fork makes it unusable, when it is
+    // leaked): dropping it would block on its worker threads.
+    std::mem::forget(rt);
+    Arc::new(Shared { generation, handle })
+}
+
+/// The runtime's handle, starting it (or rebuilding it after a fork) when needed.
+pub fn handle() -> Handle {
+    let generation = generation();
+    let cached = CACHED.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|s| s.generation == generation)
+            .map(|s| s.handle.clone())
+    });
+    if let Some(h) = cached {
+        return h;
+    }
+    let shared = {
+        let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+        match current.as_ref() {
+            Some(s) if s.generation == generation => s.clone(),
+            old => {
+                // In a forked child the old runtime's threads are gone: leak it, never drop it.
+                if let Some(old) = old {
+                    std::mem::forget(old.clone());
+                }
+                let fresh = build(generation);
+                *current = Some(fresh.clone());
+                fresh
+            }
+        }
+    };
+    let h = shared.handle.clone();
+    CACHED.with(|c| *c.borrow_mut() = Some(shared));
+    h
+}
+
+/// True when the calling thread is one of this library's runtime threads.
+pub fn on_runtime_thread() -> bool {
+    ON_RUNTIME_THREAD.with(|f| f.get())
+}
+
+/// The error a blocking call gets on a runtime thread.
+pub(crate) fn would_deadlock() -> Error {
+    Error::new(
+        ErrorKind::WouldDeadlock,
+        "a blocking tailrace call was made from one of tailrace's runtime threads \
+         (for example inside a callback); use the async or queue API there",
+    )
+}
+
+/// Run a future on the runtime and wait for it on the calling thread.
+///
+/// Returns `WouldDeadlock` on a runtime thread. Works from any other thread, including the
+/// worker of some other tokio runtime (it blocks that thread, as any blocking call would).
+pub fn block_on<F>(fut: F) -> Result<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    if on_runtime_thread() {
+        return Err(would_deadlock());
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    handle().spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv()
+        .map_err(|_| Error::internal("the runtime dropped a blocking call (did it panic?)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_runtime_for_every_caller() {
+        let a = std::thread::spawn(|| handle().metrics().num_workers())
+            .join()
+            .unwrap();
+        assert_eq!(a, worker_threads());
+        let t1 = block_on(async { std::thread::current().name().map(str::to_owned) }).unwrap();
+        assert_eq!(t1.as_deref(), Some("tailrace-worker"));
+    }
+
+    #[test]
+    fn blocking_from_a_runtime_thread_is_refused() {
+        let inner = block_on(async { block_on(async { 1 }).map_err(|e| e.kind()) }).unwrap();
+        assert_eq!(inner, Err(ErrorKind::WouldDeadlock));
+    }
+}

@@ -1,0 +1,490 @@
+//! Counters every stage updates, and the [`Stats`] snapshot with one JSON shape in every language
+//! (DESIGN.md, "Stats"). Counters are atomics; the latency histogram is sharded so threads
+//! recording at once rarely meet on a lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+
+const SHARDS: usize = 8;
+/// Hosts reached by full URL are tracked one by one up to this many, the rest together.
+const MAX_TRACKED_HOSTS: usize = 1024;
+const OTHER_HOSTS: &str = "(other hosts)";
+
+/// Live numbers of one host.
+#[derive(Debug)]
+pub(crate) struct HostStats {
+    /// Shared with every response from this host, so reporting it costs no copy.
+    pub(crate) url: Arc<str>,
+    pub(crate) in_flight: AtomicI64,
+    pub(crate) attempts: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) ejections: AtomicU64,
+    /// Set by the balancer while the host is ejected.
+    pub(crate) ejected: std::sync::atomic::AtomicBool,
+}
+
+impl HostStats {
+    pub(crate) fn new(url: &str) -> HostStats {
+        HostStats {
+            url: Arc::from(url),
+            in_flight: AtomicI64::new(0),
+            attempts: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            ejections: AtomicU64::new(0),
+            ejected: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn snapshot(&self) -> HostSnapshot {
+        HostSnapshot {
+            url: self.url.to_string(),
+            in_flight: self.in_flight.load(Relaxed).max(0) as u64,
+            attempts: self.attempts.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            ejections: self.ejections.load(Relaxed),
+            ejected: self.ejected.load(Relaxed),
+        }
+    }
+}
+
+/// The per-client counters.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    pub(crate) calls: AtomicU64,
+    pub(crate) attempts: AtomicU64,
+    pub(crate) calls_in_flight: AtomicI64,
+    errors: [AtomicU64; ErrorKind::ALL.len()],
+    latency: [Mutex<Histogram<u64>>; SHARDS],
+    hosts: RwLock<HashMap<String, Arc<HostStats>>>,
+    /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
+    host_order: Mutex<Vec<Arc<HostStats>>>,
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 µs to 1 hour at 3 significant digits; `record` auto-resizes beyond that (BUILD-NOTES: never
+    // `saturating_record` on a small histogram).
+    let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds");
+    h.auto(true);
+    h
+}
+
+impl Recorder {
+    pub(crate) fn new() -> Recorder {
+        Recorder {
+            calls: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
+            calls_in_flight: AtomicI64::new(0),
+            errors: std::array::from_fn(|_| AtomicU64::new(0)),
+            latency: std::array::from_fn(|_| Mutex::new(new_histogram())),
+            hosts: RwLock::new(HashMap::new()),
+            host_order: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The live numbers of a host, created on first sight.
+    pub(crate) fn host(&self, url: &str) -> Arc<HostStats> {
+        if let Some(h) = self
+            .hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(url)
+        {
+            return h.clone();
+        }
+        let mut map = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = map.get(url) {
+            return h.clone();
+        }
+        let key = if map.len() >= MAX_TRACKED_HOSTS {
+            OTHER_HOSTS
+        } else {
+            url
+        };
+        if let Some(h) = map.get(key) {
+            return h.clone();
+        }
+        let h = Arc::new(HostStats::new(key));
+        map.insert(key.to_string(), h.clone());
+        self.host_order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(h.clone());
+        h
+    }
+
+    pub(crate) fn record_error(&self, kind: ErrorKind) {
+        self.errors[kind.index()].fetch_add(1, Relaxed);
+    }
+
+    /// Record a call's latency (successes and failures alike: both are what callers waited).
+    pub(crate) fn record_latency(&self, elapsed: Duration) {
+        let us = (elapsed.as_micros() as u64).max(1);
+        let shard = shard_index();
+        let mut h = self.latency[shard]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let _ = h.record(us);
+    }
+
+    /// A snapshot of what this recorder holds; stages fill in their own fields after.
+    pub(crate) fn snapshot(&self) -> Stats {
+        let mut merged = new_histogram();
+        for shard in &self.latency {
+            let h = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = merged.add(&*h);
+        }
+        let q = |p: f64| {
+            if merged.is_empty() {
+                0
+            } else {
+                merged.value_at_quantile(p)
+            }
+        };
+        let latency_us = LatencySnapshot {
+            count: merged.len(),
+            p50: q(0.50),
+            p90: q(0.90),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: merged.max(),
+        };
+        let errors = ErrorKind::ALL
+            .iter()
+            .filter_map(|k| {
+                let n = self.errors[k.index()].load(Relaxed);
+                (n > 0).then(|| (k.as_str().to_string(), n))
+            })
+            .collect();
+        let hosts = self.snapshot_hosts();
+        Stats {
+            calls: self.calls.load(Relaxed),
+            attempts: self.attempts.load(Relaxed),
+            errors,
+            latency_us,
+            in_flight: self.calls_in_flight.load(Relaxed).max(0) as u64,
+            hosts,
+            ..Stats::default()
+        }
+    }
+}
+
+impl Recorder {
+    /// Every host's numbers, configured hosts first.
+    pub(crate) fn snapshot_hosts(&self) -> Vec<HostSnapshot> {
+        self.host_order
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|h| h.snapshot())
+            .collect()
+    }
+}
+
+fn shard_index() -> usize {
+    thread_local! {
+        static SHARD: usize = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::thread::current().id().hash(&mut h);
+            (h.finish() as usize) % SHARDS
+        };
+    }
+    SHARD.with(|s| *s)
+}
+
+/// Latency percentiles of completed calls, in microseconds.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LatencySnapshot {
+    /// Calls recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Slowest.
+    pub max: u64,
+}
+
+/// One host's numbers.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct HostSnapshot {
+    /// Base URL.
+    pub url: String,
+    /// Attempts in flight to it now.
+    pub in_flight: u64,
+    /// Attempts sent to it.
+    pub attempts: u64,
+    /// Attempts to it that failed.
+    pub errors: u64,
+    /// Times it was ejected.
+    pub ejections: u64,
+    /// Whether it is ejected now.
+    pub ejected: bool,
+}
+
+/// A client's numbers at one moment; the same JSON keys in every language.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    /// Calls submitted.
+    pub calls: u64,
+    /// Attempts sent (first attempts and hedges).
+    pub attempts: u64,
+    /// Hedge attempts sent (attempts beyond the first of each call).
+    pub hedges_sent: u64,
+    /// Calls whose answer came from a hedge attempt.
+    pub hedges_won: u64,
+    /// Hedges not sent because the extra-load budget was spent.
+    pub hedges_skipped_budget: u64,
+    /// Hedges not sent because no limiter slot was free at once.
+    pub hedges_skipped_no_slot: u64,
+    /// The current hedge delay (adaptive or fixed), in microseconds.
+    pub hedge_delay_us: u64,
+    /// Failed calls by error kind (snake_case kind names).
+    pub errors: BTreeMap<String, u64>,
+    /// Call latency percentiles.
+    pub latency_us: LatencySnapshot,
+    /// Calls in flight (holding a limiter slot when a limiter is set).
+    pub in_flight: u64,
+    /// Calls waiting in the limiter's queue.
+    pub queued: u64,
+    /// Calls rejected because the limiter's queue was full.
+    pub rejected_queue_full: u64,
+    /// Calls that waited in the limiter's queue past `queue_timeout_ms`.
+    pub limit_timeouts: u64,
+    /// The most calls in flight at once since the client started (Apama's numClients, observed).
+    pub max_in_flight: u64,
+    /// Calls held now by an order key or a flush.
+    pub waiting_for_order: u64,
+    /// Flush calls that had to wait for earlier calls (what Apama's serializedRequests counts).
+    pub flush_waits: u64,
+    /// In-flight ÷ max_count over the last second, in percent (0 without a limiter).
+    pub utilization_percent: f64,
+    /// Per-host numbers.
+    pub hosts: Vec<HostSnapshot>,
+}
+
+impl Stats {
+    /// The snapshot as JSON, the shape every binding returns.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("stats serialize")
+    }
+
+    /// The same numbers in Prometheus text exposition format.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut counter = |name: &str, help: &str, kind: &str, v: String| {
+            out.push_str(&format!(
+                "# HELP tailrace_{name} {help}\n# TYPE tailrace_{name} {kind}\ntailrace_{name} {v}\n"
+            ));
+        };
+        counter(
+            "calls_total",
+            "Calls submitted.",
+            "counter",
+            self.calls.to_string(),
+        );
+        counter(
+            "attempts_total",
+            "Attempts sent.",
+            "counter",
+            self.attempts.to_string(),
+        );
+        counter(
+            "hedges_sent_total",
+            "Hedge attempts sent.",
+            "counter",
+            self.hedges_sent.to_string(),
+        );
+        counter(
+            "hedges_won_total",
+            "Calls won by a hedge.",
+            "counter",
+            self.hedges_won.to_string(),
+        );
+        counter(
+            "hedges_skipped_budget_total",
+            "Hedges not sent: budget spent.",
+            "counter",
+            self.hedges_skipped_budget.to_string(),
+        );
+        counter(
+            "hedges_skipped_no_slot_total",
+            "Hedges not sent: no free limiter slot.",
+            "counter",
+            self.hedges_skipped_no_slot.to_string(),
+        );
+        counter(
+            "hedge_delay_us",
+            "Current hedge delay.",
+            "gauge",
+            self.hedge_delay_us.to_string(),
+        );
+        counter(
+            "in_flight",
+            "Calls in flight.",
+            "gauge",
+            self.in_flight.to_string(),
+        );
+        counter(
+            "queued",
+            "Calls waiting for a limiter slot.",
+            "gauge",
+            self.queued.to_string(),
+        );
+        counter(
+            "rejected_queue_full_total",
+            "Calls rejected: limiter queue full.",
+            "counter",
+            self.rejected_queue_full.to_string(),
+        );
+        counter(
+            "limit_timeouts_total",
+            "Calls that waited too long for a slot.",
+            "counter",
+            self.limit_timeouts.to_string(),
+        );
+        counter(
+            "max_in_flight",
+            "Most calls in flight at once.",
+            "gauge",
+            self.max_in_flight.to_string(),
+        );
+        counter(
+            "waiting_for_order",
+            "Calls held by an order key or flush.",
+            "gauge",
+            self.waiting_for_order.to_string(),
+        );
+        counter(
+            "flush_waits_total",
+            "Flushes that waited.",
+            "counter",
+            self.flush_waits.to_string(),
+        );
+        counter(
+            "utilization_percent",
+            "In-flight / max_count over the last second.",
+            "gauge",
+            format!("{}", self.utilization_percent),
+        );
+        out.push_str("# HELP tailrace_errors_total Failed calls by kind.\n# TYPE tailrace_errors_total counter\n");
+        for (k, v) in &self.errors {
+            out.push_str(&format!("tailrace_errors_total{{kind=\"{k}\"}} {v}\n"));
+        }
+        out.push_str("# HELP tailrace_latency_us Call latency percentiles.\n# TYPE tailrace_latency_us gauge\n");
+        for (q, v) in [
+            ("0.5", self.latency_us.p50),
+            ("0.9", self.latency_us.p90),
+            ("0.99", self.latency_us.p99),
+            ("0.999", self.latency_us.p999),
+        ] {
+            out.push_str(&format!("tailrace_latency_us{{quantile=\"{q}\"}} {v}\n"));
+        }
+        out.push_str("# HELP tailrace_host_attempts_total Attempts per host.\n# TYPE tailrace_host_attempts_total counter\n");
+        for h in &self.hosts {
+            let url = h.url.replace('\\', "\\\\").replace('"', "\\\"");
+            out.push_str(&format!(
+                "tailrace_host_attempts_total{{host=\"{url}\"}} {}\n",
+                h.attempts
+            ));
+            out.push_str(&format!(
+                "tailrace_host_errors_total{{host=\"{url}\"}} {}\n",
+                h.errors
+            ));
+            out.push_str(&format!(
+                "tailrace_host_in_flight{{host=\"{url}\"}} {}\n",
+                h.in_flight
+            ));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_hdrhistogram_in_microseconds() {
+        let r = Recorder::new();
+        for i in 1..=1000u64 {
+            r.record_latency(Duration::from_micros(i));
+        }
+        let s = r.snapshot();
+        assert_eq!(s.latency_us.count, 1000);
+        assert!(
+            (495..=505).contains(&s.latency_us.p50),
+            "{:?}",
+            s.latency_us
+        );
+        assert!(
+            (985..=995).contains(&s.latency_us.p99),
+            "{:?}",
+            s.latency_us
+        );
+        assert!(s.latency_us.max >= 1000);
+    }
+
+    #[test]
+    fn large_latencies_are_not_clamped() {
+        let r = Recorder::new();
+        r.record_latency(Duration::from_secs(7200));
+        assert!(r.snapshot().latency_us.max >= 7_190_000_000);
+    }
+
+    #[test]
+    fn json_has_the_design_keys() {
+        let r = Recorder::new();
+        r.record_error(ErrorKind::Connect);
+        r.host("http://a:1");
+        let v: serde_json::Value = serde_json::from_str(&r.snapshot().to_json()).unwrap();
+        for key in [
+            "calls",
+            "attempts",
+            "hedges_sent",
+            "hedges_won",
+            "hedges_skipped_budget",
+            "hedges_skipped_no_slot",
+            "hedge_delay_us",
+            "errors",
+            "latency_us",
+            "in_flight",
+            "queued",
+            "rejected_queue_full",
+            "limit_timeouts",
+            "max_in_flight",
+            "waiting_for_order",
+            "flush_waits",
+            "utilization_percent",
+            "hosts",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["errors"]["connect"], 1);
+        assert_eq!(v["hosts"][0]["url"], "http://a:1");
+        assert!(r
+            .snapshot()
+            .to_prometheus()
+            .contains("tailrace_errors_total{kind=\"connect\"} 1"));
+    }
+
+    #[test]
+    fn host_tracking_is_bounded() {
+        let r = Recorder::new();
+        for i in 0..(MAX_TRACKED_HOSTS + 50) {
+            r.host(&format!("http://h{i}:1"));
+        }
+        assert_eq!(r.snapshot().hosts.len(), MAX_TRACKED_HOSTS + 1);
+    }
+}

@@ -1,0 +1,423 @@
+//! Hedging and the balancer against real servers on 127.0.0.1. Each race is decided by the
+//! testbeds' own delays (a slow host and a fast host), never by sleeps in the client.
+
+use std::time::{Duration, Instant};
+
+use tailrace::{Client, ErrorKind, Request};
+use tailrace_testbed::{Config as TestbedConfig, Testbed};
+
+fn testbed(latency: &str) -> Testbed {
+    Testbed::start(TestbedConfig {
+        latency: latency.parse().unwrap(),
+        ..TestbedConfig::default()
+    })
+    .unwrap()
+}
+
+fn failing_testbed() -> Testbed {
+    Testbed::start(TestbedConfig {
+        error_rate: 1.0,
+        ..TestbedConfig::default()
+    })
+    .unwrap()
+}
+
+fn refused_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+}
+
+#[test]
+fn first_success_wins_and_the_loser_is_cancelled_at_the_server() {
+    let slow = testbed("fixed:2000000");
+    let fast = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([slow.url(), fast.url()])
+        .concurrent_calls(2)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let r = c.send_blocking(Request::get("/race")).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "did not wait for the slow host"
+    );
+    assert_eq!(r.host(), fast.url());
+    assert_eq!((r.attempts(), r.winner()), (2, 1));
+    // The slow host saw its attempt cancelled, promptly, and holds nothing.
+    let s = slow
+        .wait_until(Duration::from_secs(5), |s| s.count_events("cancel") == 1)
+        .expect("loser cancelled at the server");
+    assert_eq!(s.in_flight, 0);
+    let stats = c.stats();
+    assert_eq!((stats.hedges_sent, stats.hedges_won), (1, 1));
+}
+
+#[test]
+fn an_attempt_that_fails_starts_the_next_at_once() {
+    let failing = failing_testbed();
+    let fast = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([failing.url(), fast.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let r = c.send_blocking(Request::get("/ff")).unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "waited for the 20 s delay"
+    );
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.host(), fast.url());
+    assert_eq!((r.attempts(), r.winner()), (2, 1));
+}
+
+#[test]
+fn with_a_delay_no_hedge_is_sent_when_the_first_answers_in_time() {
+    let fast = testbed("fixed:0");
+    let other = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([fast.url(), other.url()])
+        .concurrent_calls(3)
+        .hedge_delay(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(
+            c.send_blocking(Request::get("/quick")).unwrap().attempts(),
+            1
+        );
+    }
+    assert_eq!(c.stats().hedges_sent, 0);
+}
+
+#[test]
+fn a_delay_lets_the_hedge_go_after_it_passes() {
+    let slow = testbed("fixed:1000000");
+    let fast = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([slow.url(), fast.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_millis(30))
+        .build()
+        .unwrap();
+    let r = c.send_blocking(Request::get("/delayed")).unwrap();
+    assert_eq!((r.winner(), r.attempts()), (1, 2));
+    assert!(
+        r.elapsed() >= Duration::from_millis(30),
+        "hedge went before its delay"
+    );
+    assert!(r.elapsed() < Duration::from_millis(900), "hedge never went");
+}
+
+#[test]
+fn when_every_attempt_fails_the_error_lists_each_host_and_cause() {
+    let a = failing_testbed();
+    let b = failing_testbed();
+    let refused = refused_url();
+    let c = Client::builder()
+        .hosts([a.url(), b.url(), refused.clone()])
+        .concurrent_calls(3)
+        .set("eject_after", "0")
+        .build()
+        .unwrap();
+    let e = c.send_blocking(Request::get("/all-fail")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AllAttemptsFailed, "{e}");
+    let mut hosts: Vec<_> = e.attempts().iter().map(|a| a.host.clone()).collect();
+    hosts.sort();
+    let mut expected = vec![a.url(), b.url(), refused.clone()];
+    expected.sort();
+    assert_eq!(hosts, expected);
+    for at in e.attempts() {
+        if at.host == refused {
+            assert_eq!(at.error.kind(), ErrorKind::Connect);
+        } else {
+            assert_eq!(at.error.kind(), ErrorKind::HttpStatus);
+            assert_eq!(at.error.status(), Some(503));
+        }
+    }
+    assert!(e.to_string().contains(&refused), "{e}");
+}
+
+#[test]
+fn a_single_attempt_returns_its_own_outcome() {
+    let failing = failing_testbed();
+    let c = Client::builder().hosts([failing.url()]).build().unwrap();
+    // Not hedged: a 503 is the answer, as any HTTP client would return it.
+    assert_eq!(c.send_blocking(Request::get("/one")).unwrap().status(), 503);
+}
+
+#[test]
+fn a_4xx_is_an_answer_and_wins_unless_listed_in_retry_on_status() {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .build()
+        .unwrap();
+    let r = c
+        .send_blocking(Request::get("/missing?status=404"))
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .set("retry_on_status", "404,5xx")
+        .build()
+        .unwrap();
+    let e = c
+        .send_blocking(Request::get("/missing?status=404"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AllAttemptsFailed);
+}
+
+#[test]
+fn only_idempotent_calls_are_hedged() {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(3)
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.send_blocking(Request::post("/p").body("x"))
+            .unwrap()
+            .attempts(),
+        1
+    );
+    assert_eq!(
+        c.send_blocking(Request::put("/p").body("x"))
+            .unwrap()
+            .attempts(),
+        3
+    );
+    assert_eq!(
+        c.send_blocking(Request::delete("/p")).unwrap().attempts(),
+        3
+    );
+    let declared = c
+        .send_blocking(Request::post("/p").body("x").idempotent(true))
+        .unwrap();
+    assert_eq!(declared.attempts(), 3);
+    let refused = c
+        .send_blocking(Request::get("/p").idempotent(false))
+        .unwrap();
+    assert_eq!(refused.attempts(), 1);
+    assert_eq!(tb.stats().requests, 1 + 3 + 3 + 3 + 1);
+}
+
+#[test]
+fn every_attempt_replays_the_same_body() {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(3)
+        .build()
+        .unwrap();
+    c.send_blocking(Request::put("/__echo").body("same bytes"))
+        .unwrap();
+    let s = tb
+        .wait_until(Duration::from_secs(5), |s| s.requests == 3)
+        .unwrap();
+    assert_eq!(s.requests, 3, "all three attempts reached the server");
+}
+
+#[test]
+fn each_attempt_goes_to_a_host_the_call_is_not_using() {
+    let tbs: Vec<_> = (0..3).map(|_| testbed("fixed:20000")).collect();
+    for strategy in ["round_robin", "random", "p2c"] {
+        let c = Client::builder()
+            .hosts(tbs.iter().map(|t| t.url()))
+            .concurrent_calls(3)
+            .set("balance", strategy)
+            .build()
+            .unwrap();
+        for t in &tbs {
+            t.reset();
+        }
+        c.send_blocking(Request::get("/spread")).unwrap();
+        for t in &tbs {
+            let s = t.wait_until(Duration::from_secs(5), |s| {
+                s.requests == 1 && s.in_flight == 0
+            });
+            assert!(s.is_ok(), "{strategy}: each host got exactly one attempt");
+        }
+    }
+}
+
+#[test]
+fn attempts_carry_their_index_header_unless_turned_off() {
+    let slow = testbed("fixed:300000");
+    let fast = testbed("fixed:50000");
+    let c = Client::builder()
+        .hosts([slow.url(), fast.url()])
+        .concurrent_calls(2)
+        .build()
+        .unwrap();
+    c.send_blocking(Request::get("/h")).unwrap();
+    let attempt_of = |t: &Testbed| {
+        t.wait_until(Duration::from_secs(5), |s| s.count_events("start") == 1)
+            .unwrap()
+            .events[0]
+            .attempt
+    };
+    assert_eq!(attempt_of(&slow), Some(0));
+    assert_eq!(attempt_of(&fast), Some(1));
+    let c = Client::builder()
+        .hosts([fast.url()])
+        .set("attempt_header", "false")
+        .build()
+        .unwrap();
+    fast.reset();
+    c.send_blocking(Request::get("/h")).unwrap();
+    assert_eq!(attempt_of(&fast), None);
+}
+
+#[test]
+fn the_budget_caps_extra_load_with_a_small_floor() {
+    let tb = testbed("fixed:0");
+    // Ratio 0: only the floor (a few hedges per second) is left.
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_max_extra_load(0.0)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    for _ in 0..30 {
+        c.send_blocking(Request::get("/b")).unwrap();
+    }
+    let secs = t.elapsed().as_secs_f64().ceil().max(1.0) as u64;
+    let s = c.stats();
+    assert!(
+        s.hedges_sent >= 3,
+        "the floor lets low traffic hedge: {}",
+        s.hedges_sent
+    );
+    assert!(
+        s.hedges_sent <= 3 * (secs + 1),
+        "floor exceeded: {} in {secs}s",
+        s.hedges_sent
+    );
+    assert_eq!(s.hedges_sent + s.hedges_skipped_budget, 30);
+
+    // Ratio 0.1 over 300 calls: at most 10% extra (or the floor, if the run was slow).
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_max_extra_load(0.1)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    for _ in 0..300 {
+        c.send_blocking(Request::get("/b")).unwrap();
+    }
+    let floor = 3 * (t.elapsed().as_secs_f64().ceil() as u64 + 1);
+    let s = c.stats();
+    assert!(
+        s.hedges_sent <= 30.max(floor),
+        "budget exceeded: {} hedges",
+        s.hedges_sent
+    );
+    assert!(s.hedges_skipped_budget > 0);
+    assert_eq!(s.attempts, 300 + s.hedges_sent);
+}
+
+#[test]
+fn the_delay_adapts_to_the_latency_percentile() {
+    let tb = testbed("fixed:5000");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_secs(10))
+        .hedge_percentile(50.0)
+        .build()
+        .unwrap();
+    // Until enough samples exist the fixed delay (10 s) holds: no hedges.
+    assert_eq!(c.stats().hedge_delay_us, 10_000_000);
+    let calls: Vec<_> = (0..150).map(|_| c.send(Request::get("/adapt"))).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for call in calls {
+        rt.block_on(call).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    let delay = c.stats().hedge_delay_us;
+    assert!(
+        (5_000..200_000).contains(&delay),
+        "p50 of 5 ms answers, got {delay} µs"
+    );
+    // A call slower than the estimate now gets hedged.
+    let r = c
+        .send_blocking(Request::get("/adapt?delay_ms=300"))
+        .unwrap();
+    assert_eq!(r.attempts(), 2);
+}
+
+#[test]
+fn a_failing_host_is_ejected_then_tried_again() {
+    let refused = refused_url();
+    let good = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([refused.clone(), good.url()])
+        .set("eject_after", "2")
+        .set("eject_ms", "300")
+        .build()
+        .unwrap();
+    let mut failures = 0;
+    for _ in 0..20 {
+        if c.send_blocking(Request::get("/e")).is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(
+        failures, 2,
+        "two failures eject it; then every call goes to the good host"
+    );
+    let s = c.stats();
+    let bad = s.hosts.iter().find(|h| h.url == refused).unwrap();
+    assert!(bad.ejected);
+    assert_eq!(bad.ejections, 1);
+    std::thread::sleep(Duration::from_millis(400));
+    // Back in rotation: it gets tried (and fails, and is ejected again).
+    let failures: usize = (0..4)
+        .filter(|_| c.send_blocking(Request::get("/e")).is_err())
+        .count();
+    assert_eq!(failures, 1);
+    assert_eq!(
+        c.stats()
+            .hosts
+            .iter()
+            .find(|h| h.url == refused)
+            .unwrap()
+            .ejections,
+        2
+    );
+}
+
+#[test]
+fn hedging_cuts_the_tail_of_a_long_tail_server() {
+    // 20% of answers take 300 ms; 2 copies at once make a slow answer rare.
+    let tb = testbed("tail:0.2:0:300000");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(3)
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..50).map(|_| c.send(Request::get("/tail"))).collect();
+    let slow = calls
+        .into_iter()
+        .map(|call| rt.block_on(call).unwrap())
+        .filter(|r| r.elapsed() >= Duration::from_millis(250))
+        .count();
+    // Plain, ~10 of 50 would be slow; with 3 copies each call is slow with p = 0.8%.
+    assert!(slow <= 3, "{slow} slow calls of 50");
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The one command that runs every test in every language that has landed.
+# Usage: bash tests/run_all.sh        (from anywhere; a fresh machine needs only Rust, Go, Python)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "Rust: unit, integration and doc tests (core, testbed)"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+# Later layers (C ABI, Python, Go) add their steps below, each building on the same target dir.

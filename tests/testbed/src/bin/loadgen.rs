@@ -1,0 +1,381 @@
+//! loadgen: a closed-loop load tool. C workers each send their next call when the last one
+//! finished; at the end one JSON line reports throughput and latency.
+//!
+//! ```text
+//! loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)
+//!         [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]
+//!         [--client tailrace|hyper] [--variant NAME] [--warmup N]
+//! ```
+//!
+//! `--client hyper` runs the same loop over a raw hyper-util pooled client (the baseline the
+//! transport benchmark compares against); tailrace options are refused there.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::{connect::HttpConnector, Client as HyperClient};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Which {
+    Tailrace,
+    Hyper,
+}
+
+#[derive(Debug)]
+struct Args {
+    url: String,
+    hosts: Option<String>,
+    concurrency: usize,
+    requests: Option<u64>,
+    duration: Option<Duration>,
+    sets: Vec<(String, String)>,
+    order_keys: Option<u64>,
+    flush_every: Option<u64>,
+    limit_key: Option<String>,
+    client: Which,
+    variant: String,
+    warmup: u64,
+}
+
+fn usage() -> &'static str {
+    "usage: loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)\n\
+     \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]\n\
+     \x20      [--client tailrace|hyper] [--variant NAME] [--warmup N]"
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_env();
+    let mut a = Args {
+        url: String::new(),
+        hosts: None,
+        concurrency: 0,
+        requests: None,
+        duration: None,
+        sets: Vec::new(),
+        order_keys: None,
+        flush_every: None,
+        limit_key: None,
+        client: Which::Tailrace,
+        variant: String::new(),
+        warmup: 0,
+    };
+    fn num<T: std::str::FromStr>(flag: &str, v: std::ffi::OsString) -> Result<T, String> {
+        let s = v.to_string_lossy().into_owned();
+        s.parse()
+            .map_err(|_| format!("--{flag}: `{s}` is not a valid number"))
+    }
+    while let Some(arg) = p.next().map_err(|e| e.to_string())? {
+        let val = |p: &mut lexopt::Parser| p.value().map_err(|e| e.to_string());
+        match arg {
+            Long("url") => a.url = val(&mut p)?.to_string_lossy().into_owned(),
+            Long("hosts") => a.hosts = Some(val(&mut p)?.to_string_lossy().into_owned()),
+            Long("concurrency") => a.concurrency = num("concurrency", val(&mut p)?)?,
+            Long("requests") => a.requests = Some(num("requests", val(&mut p)?)?),
+            Long("duration") => {
+                let s: f64 = num("duration", val(&mut p)?)?;
+                a.duration = Some(Duration::from_secs_f64(s));
+            }
+            Long("set") => {
+                let kv = val(&mut p)?.to_string_lossy().into_owned();
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--set `{kv}`: expected name=value"))?;
+                a.sets.push((k.to_string(), v.to_string()));
+            }
+            Long("order-keys") => a.order_keys = Some(num("order-keys", val(&mut p)?)?),
+            Long("flush-every") => a.flush_every = Some(num("flush-every", val(&mut p)?)?),
+            Long("limit-key") => a.limit_key = Some(val(&mut p)?.to_string_lossy().into_owned()),
+            Long("client") => {
+                a.client = match val(&mut p)?.to_string_lossy().as_ref() {
+                    "tailrace" => Which::Tailrace,
+                    "hyper" => Which::Hyper,
+                    other => return Err(format!("--client: `{other}` is not tailrace or hyper")),
+                }
+            }
+            Long("variant") => a.variant = val(&mut p)?.to_string_lossy().into_owned(),
+            Long("warmup") => a.warmup = num("warmup", val(&mut p)?)?,
+            Long("help") | Short('h') => {
+                println!("{}", usage());
+                std::process::exit(0);
+            }
+            other => return Err(format!("{}\n{}", other.unexpected(), usage())),
+        }
+    }
+    if a.url.is_empty() {
+        return Err(format!("--url is required\n{}", usage()));
+    }
+    if a.concurrency == 0 {
+        return Err("--concurrency must be at least 1".into());
+    }
+    if a.requests.is_none() == a.duration.is_none() {
+        return Err("give exactly one of --requests and --duration".into());
+    }
+    if a.order_keys == Some(0) || a.flush_every == Some(0) {
+        return Err("--order-keys and --flush-every must be at least 1".into());
+    }
+    if a.client == Which::Hyper
+        && (!a.sets.is_empty()
+            || a.order_keys.is_some()
+            || a.flush_every.is_some()
+            || a.limit_key.is_some()
+            || a.hosts.is_some())
+    {
+        return Err(
+            "--client hyper takes only --url, --concurrency, --requests/--duration, \
+                    --variant and --warmup (it has no tailrace options)"
+                .into(),
+        );
+    }
+    if a.variant.is_empty() {
+        a.variant = if a.sets.is_empty() {
+            "plain".into()
+        } else {
+            a.sets
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+    }
+    Ok(a)
+}
+
+/// What every worker shares: the call counter, the stop condition and the results.
+struct Shared {
+    next: AtomicU64,
+    limit: Option<u64>,
+    deadline: Option<Instant>,
+    errors: AtomicU64,
+    done: AtomicU64,
+    hist: Mutex<Histogram<u64>>,
+    /// Ordering needs submission order = call index order, so index and submit happen together.
+    submit: Mutex<()>,
+}
+
+impl Shared {
+    /// The next call index, or None when the run is over.
+    fn take(&self) -> Option<u64> {
+        if let Some(d) = self.deadline {
+            if Instant::now() >= d {
+                return None;
+            }
+        }
+        let i = self.next.fetch_add(1, Relaxed);
+        match self.limit {
+            Some(m) if i >= m => None,
+            _ => Some(i),
+        }
+    }
+
+    fn record(&self, started: Instant, ok: bool) {
+        if !ok {
+            self.errors.fetch_add(1, Relaxed);
+        }
+        self.done.fetch_add(1, Relaxed);
+        let us = (started.elapsed().as_micros() as u64).max(1);
+        let _ = self.hist.lock().unwrap().record(us);
+    }
+}
+
+fn new_shared(limit: Option<u64>, duration: Option<Duration>) -> Arc<Shared> {
+    let mut h = Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+    h.auto(true);
+    Arc::new(Shared {
+        next: AtomicU64::new(0),
+        limit,
+        deadline: duration.map(|d| Instant::now() + d),
+        errors: AtomicU64::new(0),
+        done: AtomicU64::new(0),
+        hist: Mutex::new(h),
+        submit: Mutex::new(()),
+    })
+}
+
+fn tailrace_request(a: &Args, i: u64) -> tailrace::Request {
+    let mut req = tailrace::Request::get(a.url.clone());
+    if a.order_keys.is_some() || a.flush_every.is_some() {
+        // The testbed logs start/finish per x-seq (and x-key), which is how order is checked.
+        req = req.header("x-seq", &i.to_string());
+    }
+    if let Some(k) = a.order_keys {
+        let key = format!("k{}", i % k);
+        req = req.header("x-key", &key).order_key(key);
+    }
+    if let Some(f) = a.flush_every {
+        req = req.flush(i % f == f - 1);
+    }
+    if let Some(l) = &a.limit_key {
+        req = req.limit_key(l.clone());
+    }
+    req
+}
+
+async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
+    let ordered = a.order_keys.is_some() || a.flush_every.is_some();
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let (a, client, shared) = (a.clone(), client.clone(), shared.clone());
+        workers.push(tokio::spawn(async move {
+            loop {
+                let started = Instant::now();
+                let call = if ordered {
+                    let _g = shared.submit.lock().unwrap();
+                    let Some(i) = shared.take() else { break };
+                    client.send(tailrace_request(&a, i))
+                } else {
+                    let Some(i) = shared.take() else { break };
+                    client.send(tailrace_request(&a, i))
+                };
+                let ok = matches!(call.await, Ok(r) if r.status().is_success());
+                shared.record(started, ok);
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+type Raw = HyperClient<HttpConnector, Full<Bytes>>;
+
+fn raw_client() -> Raw {
+    let mut tcp = HttpConnector::new();
+    tcp.set_nodelay(true);
+    let mut b = HyperClient::builder(TokioExecutor::new());
+    b.pool_timer(TokioTimer::new()).pool_max_idle_per_host(1024);
+    b.build(tcp)
+}
+
+async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
+    let uri: http::Uri = a.url.parse().expect("checked in main");
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let (client, shared, uri) = (client.clone(), shared.clone(), uri.clone());
+        workers.push(tokio::spawn(async move {
+            while shared.take().is_some() {
+                let started = Instant::now();
+                let req = http::Request::get(uri.clone())
+                    .body(Full::new(Bytes::new()))
+                    .expect("valid request");
+                let ok = match client.request(req).await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        resp.into_body().collect().await.is_ok() && status.is_success()
+                    }
+                    Err(_) => false,
+                };
+                shared.record(started, ok);
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+fn main() -> ExitCode {
+    let a = match parse_args() {
+        Ok(a) => Arc::new(a),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (handle, tailrace_client, raw) = match a.client {
+        Which::Tailrace => {
+            let mut b = tailrace::Client::builder();
+            if let Some(h) = &a.hosts {
+                b = b.set("hosts", h);
+            }
+            for (k, v) in &a.sets {
+                b = b.set(k, v);
+            }
+            match b.build() {
+                Ok(c) => (tailrace::runtime::handle(), Some(c), None),
+                Err(e) => {
+                    eprintln!("loadgen: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        Which::Hyper => {
+            if a.url
+                .parse::<http::Uri>()
+                .map(|u| u.scheme_str() != Some("http"))
+                .unwrap_or(true)
+            {
+                eprintln!("loadgen: --client hyper needs a full http:// --url");
+                return ExitCode::from(2);
+            }
+            // The same thread count tailrace's runtime would use, for a like-for-like comparison.
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(tailrace::runtime::worker_threads())
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let h = rt.handle().clone();
+            std::mem::forget(rt);
+            let raw = {
+                let _e = h.enter();
+                raw_client()
+            };
+            (h, None, Some(raw))
+        }
+    };
+
+    let run = |shared: Arc<Shared>| {
+        let (a, c, r) = (a.clone(), tailrace_client.clone(), raw.clone());
+        handle.block_on(async move {
+            match (c, r) {
+                (Some(c), _) => run_tailrace(a, c, shared).await,
+                (_, Some(r)) => run_hyper(a, r, shared).await,
+                _ => unreachable!(),
+            }
+        })
+    };
+    if a.warmup > 0 {
+        run(new_shared(Some(a.warmup), None));
+    }
+    let attempts_before = tailrace_client.as_ref().map_or(0, |c| c.stats().attempts);
+    let shared = new_shared(a.requests, a.duration);
+    let started = Instant::now();
+    run(shared.clone());
+    let secs = started.elapsed().as_secs_f64();
+
+    let done = shared.done.load(Relaxed);
+    let h = shared.hist.lock().unwrap();
+    let q = |p: f64| {
+        if h.is_empty() {
+            0
+        } else {
+            h.value_at_quantile(p)
+        }
+    };
+    let attempts = match &tailrace_client {
+        Some(c) => c.stats().attempts - attempts_before,
+        None => done,
+    };
+    let line = serde_json::json!({
+        "client": match a.client { Which::Tailrace => "tailrace", Which::Hyper => "hyper-util" },
+        "variant": a.variant,
+        "concurrency": a.concurrency,
+        "requests": done,
+        "errors": shared.errors.load(Relaxed),
+        "secs": (secs * 1000.0).round() / 1000.0,
+        "rps": (done as f64 / secs).round(),
+        "p50_us": q(0.5),
+        "p99_us": q(0.99),
+        "p999_us": q(0.999),
+        "max_us": h.max(),
+        "attempts": attempts,
+    });
+    println!("{line}");
+    ExitCode::SUCCESS
+}
