@@ -171,15 +171,17 @@ fn running_loop(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Shared>)> {
     Ok((lp, shared))
 }
 
-/// Hand submitted calls to the loop: a future resolved with the response (one call) or with the
-/// list of results (several). Cancelling the future aborts every call behind it.
+/// Submit calls (`submit` runs only once a loop is known to be running, so nothing is sent
+/// for a call that could never be awaited) and return a future resolved with the response (one
+/// call) or with the list of results (several). Cancelling the future aborts every call behind it.
 pub(crate) fn future_of<'py>(
     py: Python<'py>,
-    calls: Vec<Call>,
     many: bool,
+    submit: impl FnOnce() -> PyResult<Vec<Call>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (lp, shared) = running_loop(py)?;
     let future = lp.call_method0("create_future")?;
+    let calls = submit()?;
     let aborts: Vec<CallAbort> = calls.iter().filter_map(Call::abort_handle).collect();
     if !aborts.is_empty() {
         future.call_method1("add_done_callback", (AbortOnDone(aborts),))?;

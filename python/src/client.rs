@@ -212,7 +212,7 @@ impl AsyncClient {
                 timeout_ms,
             };
             let req = convert::request(py, method, url, headers, content, &fields)?;
-            future_of(py, vec![self.inner.spawn(req)], false)
+            future_of(py, false, || Ok(vec![self.inner.spawn(req)]))
         })
     }
 
@@ -224,11 +224,9 @@ impl AsyncClient {
         request: &Bound<'py, Request>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guard(py, || {
-            future_of(
-                py,
-                vec![self.inner.spawn(request.get().inner.clone())],
-                false,
-            )
+            future_of(py, false, || {
+                Ok(vec![self.inner.spawn(request.get().inner.clone())])
+            })
         })
     }
 
@@ -240,8 +238,7 @@ impl AsyncClient {
         requests: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guard(py, || {
-            let calls = submit_all(&self.inner, requests)?;
-            future_of(py, calls, true)
+            future_of(py, true, || submit_all(&self.inner, requests))
         })
     }
 

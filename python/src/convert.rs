@@ -23,59 +23,69 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 /// One option value in the string form `Config::set` takes.
 fn option_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
-    // bool before int: a Python bool is an int.
-    if let Ok(b) = value.cast::<PyBool>() {
-        return Ok(if b.is_true() { "true" } else { "false" }.into());
-    }
-    if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
-        return Ok(value.str()?.to_string());
-    }
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(s.to_cow()?.to_string());
     }
     if LIST_OPTIONS.contains(&name)
         && (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>())
     {
-        let mut parts = Vec::new();
-        for (i, item) in value.try_iter()?.enumerate() {
-            let item = item?;
-            let ok = item.is_instance_of::<PyString>()
-                || (name != "hosts" && item.is_instance_of::<PyInt>());
-            if !ok {
-                return Err(type_error(format!(
-                    "option `{name}`: item {i} must be {}, not {}",
-                    if name == "hosts" { "str" } else { "int or str" },
-                    type_name(&item)
-                )));
-            }
-            let s = item.str()?.to_string();
-            if s.contains(',') {
-                return Err(raise_class(
-                    value.py(),
-                    "InvalidOption",
-                    &format!("option `{name}`: item {i} `{s}` contains a comma"),
-                ));
-            }
-            parts.push(s);
-        }
-        return Ok(parts.join(","));
+        return list_string(name, value);
     }
-    // Paths (`ca_file`): anything os.fspath accepts.
-    if value.hasattr("__fspath__")? {
-        let p = value.call_method0("__fspath__")?;
-        if let Ok(s) = p.cast::<PyString>() {
-            return Ok(s.to_cow()?.to_string());
+    // `hosts` is URLs: a number there is a mistake of type, not of value.
+    if name != "hosts" {
+        // bool before int: a Python bool is an int.
+        if let Ok(b) = value.cast::<PyBool>() {
+            return Ok(if b.is_true() { "true" } else { "false" }.into());
+        }
+        if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
+            return Ok(value.str()?.to_string());
+        }
+        // Paths (`ca_file`): anything os.fspath accepts.
+        if value.hasattr("__fspath__")? {
+            let p = value.call_method0("__fspath__")?;
+            if let Ok(s) = p.cast::<PyString>() {
+                return Ok(s.to_cow()?.to_string());
+            }
         }
     }
     Err(type_error(format!(
         "option `{name}` must be {}, not {}",
-        if LIST_OPTIONS.contains(&name) {
+        if name == "hosts" {
             "a list of str or a comma-separated str"
+        } else if LIST_OPTIONS.contains(&name) {
+            "a list or a comma-separated str"
         } else {
             "int, float, bool or str"
         },
         type_name(value)
     )))
+}
+
+/// A list option (`hosts`, `retry_on_status`) as the comma-separated string the core takes.
+fn list_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let mut parts = Vec::new();
+    for (i, item) in value.try_iter()?.enumerate() {
+        let item = item?;
+        let ok = item.is_instance_of::<PyString>()
+            || (name != "hosts" && item.is_instance_of::<PyInt>());
+        if !ok {
+            return Err(type_error(format!(
+                "option `{name}`: item {i} must be {}, not {}",
+                if name == "hosts" { "str" } else { "int or str" },
+                type_name(&item)
+            )));
+        }
+        let s = item.str()?.to_string();
+        if s.contains(',') {
+            return Err(raise_class(
+                value.py(),
+                "InvalidOption",
+                &format!("option `{name}`: item {i} `{s}` contains a comma"),
+            ));
+        }
+        parts.push(s);
+    }
+    Ok(parts.join(","))
 }
 
 /// Keyword options into a checked `Config`; `None` values keep the default.
