@@ -153,14 +153,14 @@ def order_enforced(probe_testbed: Testbed) -> bool:
     with tailrace.Client(hosts=[probe_testbed.url]) as c:
         c.send_many(
             [
-                tailrace.Request("GET", "/probe?delay_ms=200", order_key="probe", headers={"x-key": "probe-order"}),
-                tailrace.Request("GET", "/probe", order_key="probe", headers={"x-key": "probe-order"}),
+                tailrace.Request("GET", "/probe?delay_ms=200", order_key="probe",
+                                 headers={"x-key": "probe-order", "x-seq": "0"}),
+                tailrace.Request("GET", "/probe", order_key="probe", headers={"x-key": "probe-order", "x-seq": "1"}),
             ]
         )
     probe_testbed.wait_idle()
-    ev = [e for e in probe_testbed.stats()["events"] if e["key"] == "probe-order"]
-    kinds = [e["event"] for e in ev]
-    return kinds[:2] == ["start", "finish"]
+    ev = [(e["event"], e["seq"]) for e in probe_testbed.stats()["events"] if e["key"] == "probe-order"]
+    return ev == [("start", 0), ("finish", 0), ("start", 1), ("finish", 1)]
 
 
 @pytest.fixture
