@@ -5,6 +5,8 @@ ordering with flush barriers, on one background runtime shared by every client i
 Documentation for every class and keyword is in ``__init__.pyi`` (what editors show).
 """
 
+from typing import Mapping, Sequence, Tuple, Union
+
 from ._native import Request, Response, __version__
 from ._client import AsyncClient, Client
 from .errors import (
@@ -24,6 +26,10 @@ from .errors import (
     Timeout,
     TLSError,
 )
+
+Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
+Content = Union[bytes, bytearray, str]
+Result = Union[Response, TailraceError]
 
 __all__ = [
     "__version__",
@@ -46,4 +52,7 @@ __all__ = [
     "HTTPStatusError",
     "Cancelled",
     "ClientClosed",
+    "Headers",
+    "Content",
+    "Result",
 ]

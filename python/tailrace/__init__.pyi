@@ -334,4 +334,7 @@ __all__ = [
     "HTTPStatusError",
     "Cancelled",
     "ClientClosed",
+    "Headers",
+    "Content",
+    "Result",
 ]
