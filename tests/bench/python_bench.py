@@ -3,7 +3,10 @@
 Run by tests/bench/python.sh, one process per run so runs do not share warm state.
 
   python python_bench.py --client {tailrace-async,aiohttp,httpx,tailrace-sync,requests,tailrace-send-many}
-                         --url URL --concurrency C --requests N
+                         --url URL --concurrency C --requests N [--set name=value]... [--variant NAME]
+
+tailrace-send-many sends batches of N calls with one `send_many` each (all in flight at once) and
+reports the median batch; --concurrency is ignored there.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def closed_loop_threads(make_call: Callable[[], Any], concurrency: int, total: i
     return latencies
 
 
-def bench(client: str, url: str, concurrency: int, total: int, warmup: int) -> Dict[str, Any]:
+def bench(client: str, url: str, concurrency: int, total: int, warmup: int, options: Dict[str, str],
+          variant: str) -> Dict[str, Any]:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     closers: List[Callable[[], Any]] = []
@@ -67,7 +71,7 @@ def bench(client: str, url: str, concurrency: int, total: int, warmup: int) -> D
     if client == "tailrace-async":
         import tailrace
 
-        ac = tailrace.AsyncClient()
+        ac = tailrace.AsyncClient(**options)  # type: ignore[arg-type]
         closers.append(ac.close)
 
         def run(n: int) -> List[float]:
@@ -99,7 +103,7 @@ def bench(client: str, url: str, concurrency: int, total: int, warmup: int) -> D
     elif client == "tailrace-sync":
         import tailrace
 
-        c = tailrace.Client()
+        c = tailrace.Client(**options)  # type: ignore[arg-type]
         closers.append(c.close)
 
         def run(n: int) -> List[float]:
@@ -118,19 +122,25 @@ def bench(client: str, url: str, concurrency: int, total: int, warmup: int) -> D
     elif client == "tailrace-send-many":
         import tailrace
 
-        c = tailrace.Client()
+        c = tailrace.Client(**options)  # type: ignore[arg-type]
         closers.append(c.close)
+        reqs = [tailrace.Request("GET", url) for _ in range(total)]
 
-        def run(n: int) -> List[float]:
-            # `concurrency` is ignored: every call of the batch is in flight at once.
-            reqs = [tailrace.Request("GET", url) for _ in range(n)]
+        def batch() -> float:
             t = time.perf_counter()
             results = c.send_many(reqs)
             took = time.perf_counter() - t
             bad = [r for r in results if not isinstance(r, tailrace.Response)]
             if bad:
                 raise SystemExit(f"send_many: {len(bad)} failed, e.g. {bad[0]!r}")
-            return [took / n] * n  # per-call cost; rps is what this run reports
+            return took
+
+        batch()  # warm-up batch
+        times = sorted(batch() for _ in range(5))
+        closers[0]()
+        secs = times[len(times) // 2]
+        return {"client": client, "variant": variant, "concurrency": total, "requests": total,
+                "secs": round(secs, 4), "rps": round(total / secs, 1), "batches_rps": [round(total / t) for t in times]}
     else:
         raise SystemExit(f"unknown client {client}")
 
@@ -147,7 +157,8 @@ def bench(client: str, url: str, concurrency: int, total: int, warmup: int) -> D
 
     return {
         "client": client,
-        "concurrency": concurrency if client != "tailrace-send-many" else total,
+        "variant": variant,
+        "concurrency": concurrency,
         "requests": total,
         "secs": round(secs, 4),
         "rps": round(total / secs, 1),
@@ -163,8 +174,11 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--warmup", type=int, default=2000)
+    ap.add_argument("--set", action="append", default=[], help="tailrace option name=value")
+    ap.add_argument("--variant", default="plain")
     a = ap.parse_args()
-    print(json.dumps(bench(a.client, a.url, a.concurrency, a.requests, a.warmup)), flush=True)
+    options = dict(kv.split("=", 1) for kv in a.set)
+    print(json.dumps(bench(a.client, a.url, a.concurrency, a.requests, a.warmup, options, a.variant)), flush=True)
 
 
 if __name__ == "__main__":
