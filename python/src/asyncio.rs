@@ -112,9 +112,16 @@ pub(crate) fn to_list(
 impl Bridge {
     fn new() -> PyResult<Bridge> {
         let mut fds = [0 as RawFd; 2];
-        // SAFETY: pipe2 fills two fds on success.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
-            return Err(std::io::Error::last_os_error().into());
+        // SAFETY: pipe fills two fds on success; fcntl only sets flags on them. (pipe + fcntl
+        // rather than pipe2, which macOS lacks.)
+        unsafe {
+            if libc::pipe(fds.as_mut_ptr()) != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            for fd in fds {
+                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
         }
         Ok(Bridge {
             shared: Arc::new(Shared {
