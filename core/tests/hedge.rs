@@ -212,7 +212,8 @@ fn only_idempotent_calls_are_hedged() {
 
 #[test]
 fn every_attempt_replays_the_same_body() {
-    let tb = testbed("fixed:0");
+    // Held 20 ms, so no attempt is cancelled before it reaches the server (see above).
+    let tb = testbed("fixed:20000");
     let c = Client::builder()
         .hosts([tb.url()])
         .concurrent_calls(3)
