@@ -11,3 +11,11 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 
 # Later layers (C ABI, Python, Go) add their steps below, each building on the same target dir.
+
+step "Python: pip install ./python into target/py-venv, pytest, mypy --strict on the examples"
+cargo build --release -q -p tailrace-testbed          # the server the Python fixtures start
+venv=target/py-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+"$venv/bin/pip" install -q "./python[test]"           # maturin comes from PyPI as the build backend
+"$venv/bin/python" -m pytest -q python/tests

@@ -175,7 +175,9 @@ fn a_4xx_is_an_answer_and_wins_unless_listed_in_retry_on_status() {
 
 #[test]
 fn only_idempotent_calls_are_hedged() {
-    let tb = testbed("fixed:0");
+    // 20 ms at the server: every attempt reaches it before the first answers, so the count
+    // below does not depend on whether a loser was cancelled before it connected.
+    let tb = testbed("fixed:20000");
     let c = Client::builder()
         .hosts([tb.url()])
         .concurrent_calls(3)
@@ -210,7 +212,8 @@ fn only_idempotent_calls_are_hedged() {
 
 #[test]
 fn every_attempt_replays_the_same_body() {
-    let tb = testbed("fixed:0");
+    // Held 20 ms, so no attempt is cancelled before it reaches the server (see above).
+    let tb = testbed("fixed:20000");
     let c = Client::builder()
         .hosts([tb.url()])
         .concurrent_calls(3)
