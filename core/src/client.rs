@@ -30,7 +30,7 @@ use crate::order::Gate;
 use crate::request::Request;
 use crate::response::Response;
 use crate::runtime;
-use crate::stats::{Recorder, Stats};
+use crate::stats::{LimitKeyStats, Recorder, Stats};
 use crate::transport::Transport;
 
 /// Builds a [`Client`] from typed methods or option names (the same names as C, Python and Go).
@@ -278,6 +278,12 @@ impl Client {
         stats
     }
 
+    /// One limit key's numbers now: slots in flight and calls queued (`""` or `None` is the
+    /// client-wide key). Keys are dropped when idle, so a key with nothing pending reads as zeros.
+    pub fn limit_key_stats(&self, limit_key: Option<&str>) -> LimitKeyStats {
+        self.inner.limiter.key_stats(limit_key)
+    }
+
     /// The options this client was built with.
     pub fn config(&self) -> &Config {
         &self.inner.config
@@ -301,7 +307,7 @@ fn closed_error() -> Error {
     Error::new(ErrorKind::ClientClosed, "the client was closed").with_sent(Sent::Maybe)
 }
 
-/// Counts a running call in flight and records how it ended, even when it is cancelled (dropped).
+/// Records how a running call ended, even when it is cancelled (dropped).
 struct CallGuard<'a> {
     recorder: &'a Recorder,
     done: bool,
@@ -320,7 +326,6 @@ impl CallGuard<'_> {
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        self.recorder.calls_in_flight.fetch_sub(1, Relaxed);
         if !self.done {
             self.recorder.record_error(ErrorKind::Cancelled);
         }
@@ -344,7 +349,6 @@ impl Inner {
 
     /// Everything after submission, on the runtime, under the call's deadline.
     async fn run(self: Arc<Self>, mut call: Prepared) -> Result<Response> {
-        self.recorder.calls_in_flight.fetch_add(1, Relaxed);
         let submitted = call.submitted;
         let guard = CallGuard {
             recorder: &self.recorder,
@@ -375,6 +379,8 @@ impl Inner {
         call.ticket.wait().await;
         let key = call.limit_key.clone();
         let first = self.limiter.acquire(key.as_deref()).await?;
+        // Holding its slot, the call has started: calls after a flush may now go too.
+        call.ticket.started();
         let transport = self.transport()?;
         let env = Env {
             transport: &transport,
