@@ -11,7 +11,7 @@ fn testbed() -> Testbed {
 }
 
 fn wait(call: Call) -> Result<Response> {
-    tailrace::runtime::block_on(async move { call.await }).unwrap()
+    tailrace::runtime::block_on(call).unwrap()
 }
 
 fn settled(tb: &Testbed) -> Stats {

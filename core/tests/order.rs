@@ -27,7 +27,7 @@ fn req(seq: u32, key: Option<&str>, flush: bool, delay_ms: u32) -> Request {
 }
 
 fn wait(call: Call) -> Result<Response> {
-    tailrace::runtime::block_on(async move { call.await }).unwrap()
+    tailrace::runtime::block_on(call).unwrap()
 }
 
 fn settled(tb: &Testbed) -> Stats {
