@@ -177,7 +177,7 @@ fn check(s: &Script, o: &Outcome) -> Result<(), TestCaseError> {
     }
     for j in 0..n {
         let Some(start_j) = span[j].0 else { continue };
-        for i in 0..j {
+        for (i, &(start_i, end_i)) in span.iter().enumerate().take(j) {
             let same_key =
                 s.calls[i].order_key.is_some() && s.calls[i].order_key == s.calls[j].order_key;
             // A flush that was sent had started, so everything before it had completed; and
@@ -186,14 +186,14 @@ fn check(s: &Script, o: &Outcome) -> Result<(), TestCaseError> {
             if !(same_key || flush_between) {
                 continue;
             }
-            if let Some(start_i) = span[i].0 {
+            if let Some(start_i) = start_i {
                 prop_assert!(
                     start_i < start_j,
                     "call {j} started before the earlier call {i} it must wait for"
                 );
             }
             if answered(i) {
-                let end_i = span[i].1.expect("answered calls ended");
+                let end_i = end_i.expect("answered calls ended");
                 prop_assert!(
                     end_i < start_j,
                     "call {j} started before the earlier call {i} completed"
