@@ -413,8 +413,8 @@ impl Inner {
     }
 
     /// This fork generation's order gate and limiter (fresh ones in a forked child; the parent's
-    /// are leaked there, never touched).
-    /// The guard is for short synchronous use (submission, stats); a call keeps an `Arc`.
+    /// are leaked there, never touched). The guard is for short synchronous use (submission,
+    /// stats); a running call keeps an `Arc`.
     fn stages(&self) -> arc_swap::Guard<Arc<Stages>> {
         let generation = runtime::generation();
         let current = self.stages.load();

@@ -58,6 +58,11 @@ for variant in plain limit keys both; do
     ${extra[@]+"${extra[@]}"} > /dev/null
   echo "{\"variant\": \"$variant\", \"testbed_max_in_flight\": $(stats max_in_flight)}" | tee -a "$out"
 done
+# --limit-key: the bound applies to that key.
+reset
+"$bin/loadgen" --url "$base/slow?delay_ms=2" --concurrency 64 --requests 3000 \
+  --limit-key tenant-a --set max_count=8 > /dev/null
+echo "--limit-key tenant-a --set max_count=8: testbed max in-flight $(stats max_in_flight) (want 8)"
 python3 - "$out" <<'PY'
 import json, sys, statistics
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]

@@ -174,8 +174,8 @@ fn link(seq: u64, epoch: u64, flush: bool, wake: Option<&Arc<Wake>>) -> Link {
 
 impl Ticket {
     /// The call's sequence number (submission order, from 0 per client).
-    #[allow(dead_code)]
-    pub(crate) fn seq(&self) -> u64 {
+    #[cfg(test)]
+    fn seq(&self) -> u64 {
         self.seq
     }
 
