@@ -177,7 +177,7 @@ fn check(s: &Script, o: &Outcome) -> Result<(), TestCaseError> {
     }
     for j in 0..n {
         let Some(start_j) = span[j].0 else { continue };
-        for (i, &(start_i, end_i)) in span.iter().enumerate().take(j) {
+        for (i, &(_, end_i)) in span.iter().enumerate().take(j) {
             let same_key =
                 s.calls[i].order_key.is_some() && s.calls[i].order_key == s.calls[j].order_key;
             // A flush that was sent had started, so everything before it had completed; and
@@ -186,12 +186,8 @@ fn check(s: &Script, o: &Outcome) -> Result<(), TestCaseError> {
             if !(same_key || flush_between) {
                 continue;
             }
-            if let Some(start_i) = start_i {
-                prop_assert!(
-                    start_i < start_j,
-                    "call {j} started before the earlier call {i} it must wait for"
-                );
-            }
+            // Only an answered call gives an order the backend can see: a request abandoned by
+            // the client (deadline, cancel) may still arrive at the backend after later ones.
             if answered(i) {
                 let end_i = end_i.expect("answered calls ended");
                 prop_assert!(
