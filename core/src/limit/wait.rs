@@ -1,0 +1,84 @@
+//! A call waiting in a key's queue. It ends one of three ways, each leaving the books right:
+//! granted (a release handed it a slot), timed out (it leaves the queue: `LimitTimeout`), or
+//! dropped (cancelled: it leaves the queue). When a timeout or a cancel races with a grant, the
+//! grant wins the slot and the slot is either used (timeout) or released at once (cancel): it is
+//! never lost and never held by a call that is gone.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::key_queue::Key;
+use super::{limit_timeout, Permit, Shared};
+use crate::error::{Error, Result};
+
+/// A queued call; dropping it before it settles takes it out of the queue.
+#[derive(Debug)]
+pub(super) struct Waiting<'a> {
+    shared: &'a Arc<Shared>,
+    key: Key,
+    id: u64,
+    /// Dropped after `Drop::drop` has left the queue, so a slot granted in a race is inside it
+    /// and is released by dropping it.
+    rx: oneshot::Receiver<Permit>,
+    settled: bool,
+}
+
+impl<'a> Waiting<'a> {
+    pub(super) fn new(
+        shared: &'a Arc<Shared>,
+        key: Key,
+        id: u64,
+        rx: oneshot::Receiver<Permit>,
+    ) -> Waiting<'a> {
+        Waiting {
+            shared,
+            key,
+            id,
+            rx,
+            settled: false,
+        }
+    }
+
+    /// Wait for a slot, at most `timeout` if one is set.
+    pub(super) async fn until_granted(mut self, timeout: Option<Duration>) -> Result<Permit> {
+        let granted = match timeout {
+            None => (&mut self.rx).await,
+            Some(t) => match tokio::time::timeout(t, &mut self.rx).await {
+                Ok(r) => r,
+                Err(_elapsed) => {
+                    if self.leave_queue() {
+                        self.shared.counters.timed_out.fetch_add(1, Relaxed);
+                        return Err(limit_timeout(&self.key, t));
+                    }
+                    // A slot was handed over as the timer fired: it is ours and already sent.
+                    (&mut self.rx).await
+                }
+            },
+        };
+        self.settled = true;
+        granted.map_err(|_| Error::internal("the limiter dropped a queued call"))
+    }
+
+    /// Take this waiter out of its key's queue; false if a release already handed it a slot.
+    fn leave_queue(&mut self) -> bool {
+        self.settled = true;
+        let left = self.shared.table.with(&self.key, |st| st.leave(self.id));
+        if left {
+            self.shared.counters.queued.fetch_sub(1, Relaxed);
+        }
+        left
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            // Cancelled while queued. If a slot was granted first, it sits in `rx` and is
+            // released when `rx` drops right after this, outside the key's lock.
+            self.leave_queue();
+        }
+    }
+}
