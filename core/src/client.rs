@@ -357,7 +357,16 @@ impl Inner {
         let prepared = if self.closed.load(Relaxed) {
             Err(closed_error())
         } else {
-            Prepared::new(req, &self.config, &self.stages().gate)
+            let stages = self.stages();
+            Prepared::new(req, &self.config, &stages.gate).map(|mut call| {
+                // When the call's order turn has already come, its place at the limiter is taken
+                // now too, so the limiter's FIFO is submission order (tasks may start in any
+                // order) and a full queue rejects the call that was submitted last.
+                if call.ticket.is_ready() {
+                    call.admission = Some(stages.limiter.admit(call.limit_key.as_deref()));
+                }
+                call
+            })
         };
         if let Err(e) = &prepared {
             self.recorder.record_error(e.kind());
@@ -395,10 +404,17 @@ impl Inner {
     async fn execute(&self, call: &mut Prepared) -> Result<Response> {
         let stages = arc_swap::Guard::into_inner(self.stages());
         let limiter = &stages.limiter;
-        // A call never holds a limiter slot while it waits for its turn.
-        call.ticket.wait().await;
         let key = call.limit_key.clone();
-        let first = limiter.acquire(key.as_deref()).await?;
+        let admission = match call.admission.take() {
+            Some(admission) => admission?,
+            None => {
+                // A call never holds a limiter slot (or a place in its queue) while it waits
+                // for its turn.
+                call.ticket.wait().await;
+                limiter.admit(key.as_deref())?
+            }
+        };
+        let first = admission.into_permit().await?;
         // Holding its slot, the call has started: calls after a flush may now go too.
         call.ticket.started();
         let transport = self.transport()?;

@@ -41,6 +41,50 @@ fn the_backend_never_sees_more_than_max_count() {
 }
 
 #[test]
+fn the_queue_is_first_in_first_out_in_submission_order() {
+    // Calls take their place at the limiter when they are submitted (their order turn has come),
+    // not when their tasks happen to run: the last one submitted is the one a full queue
+    // rejects, and the queued ones start in the order they were submitted.
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .max_count(1)
+        .max_queue(8)
+        .build()
+        .unwrap();
+    for round in 0..5 {
+        tb.reset();
+        let calls: Vec<Call> = (0..10)
+            .map(|i| {
+                c.send(
+                    Request::get(format!("/fifo?delay_ms={}", if i == 0 { 50 } else { 1 }))
+                        .header("x-seq", &i.to_string())
+                        .header("x-key", "fifo"),
+                )
+            })
+            .collect();
+        let outcomes: Vec<_> = calls.into_iter().map(wait).collect();
+        for (i, o) in outcomes.iter().enumerate() {
+            match i {
+                // one in flight, eight queued: the tenth submitted is the one turned away
+                9 => assert_eq!(
+                    o.as_ref().unwrap_err().kind(),
+                    ErrorKind::LimitQueueFull,
+                    "round {round}"
+                ),
+                _ => assert_eq!(o.as_ref().unwrap().status(), 200, "round {round}, call {i}"),
+            }
+        }
+        let log = settled(&tb);
+        assert_eq!(
+            log.starts_in_order_for_key("fifo"),
+            (0..9).collect::<Vec<i64>>(),
+            "round {round}"
+        );
+    }
+}
+
+#[test]
 fn cancelling_a_queued_call_while_the_limiter_is_full_gives_the_slot_back() {
     let tb = testbed();
     let c = Client::builder()

@@ -35,7 +35,7 @@ use crate::stats::{LimitKeyStats, Stats};
 use key_queue::{Key, KeyTable};
 pub(crate) use permit::Permit;
 use utilization::Utilization;
-use wait::Waiting;
+pub(crate) use wait::Waiting;
 
 /// The configured bounds; absent when `max_count` is not set (then every acquire succeeds).
 #[derive(Debug)]
@@ -67,6 +67,28 @@ struct Shared {
     utilization: Utilization,
 }
 
+/// A call's place at the limiter: a slot, or a place in its key's queue. Dropping it frees the
+/// slot or leaves the queue.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    Granted(Permit),
+    Queued(Waiting),
+}
+
+impl Admission {
+    /// The slot: at once, or when the queue hands one over (`LimitTimeout` past
+    /// `queue_timeout_ms`, counted from when the call joined the queue).
+    pub(crate) async fn into_permit(self) -> Result<Permit> {
+        match self {
+            Admission::Granted(p) => Ok(p),
+            Admission::Queued(w) => {
+                let timeout = w.queue_timeout();
+                w.until_granted(timeout).await
+            }
+        }
+    }
+}
+
 /// Slots per limit key, with a bounded FIFO queue of calls waiting for one.
 #[derive(Debug)]
 pub(crate) struct Limiter {
@@ -93,10 +115,20 @@ impl Limiter {
     /// A slot for a call's first attempt: at once if one is free and nobody is queued, else wait
     /// in the key's FIFO queue (bounded by `max_queue`, for at most `queue_timeout_ms`).
     /// Dropping the returned future while it waits leaves the queue without holding a slot.
+    /// (The client uses the two halves, [`Limiter::admit`] then [`Admission::into_permit`].)
+    #[cfg(test)]
     pub(crate) async fn acquire(&self, limit_key: Option<&str>) -> Result<Permit> {
+        self.admit(limit_key)?.into_permit().await
+    }
+
+    /// The synchronous half of [`Limiter::acquire`]: take a free slot, or a place at the back of
+    /// the key's queue, or be rejected because the queue is full. The client calls it at
+    /// submission when the call's order turn has already come, so the queue's FIFO order is the
+    /// order calls were submitted in, not the order their tasks happened to run.
+    pub(crate) fn admit(&self, limit_key: Option<&str>) -> Result<Admission> {
         let shared = &self.shared;
         let Some(bounds) = &shared.bounds else {
-            return Ok(shared.take_unbounded());
+            return Ok(Admission::Granted(shared.take_unbounded()));
         };
         let key = Key::new(limit_key);
         let queued = shared.table.with(&key, |st| {
@@ -113,12 +145,8 @@ impl Limiter {
             Ok(Some((id, rx)))
         });
         match queued {
-            Ok(None) => Ok(shared.took_free_slot(key)),
-            Ok(Some((id, rx))) => {
-                Waiting::new(shared, key, id, rx)
-                    .until_granted(bounds.queue_timeout)
-                    .await
-            }
+            Ok(None) => Ok(Admission::Granted(shared.took_free_slot(key))),
+            Ok(Some((id, rx))) => Ok(Admission::Queued(Waiting::new(shared.clone(), key, id, rx))),
             Err(()) => {
                 shared.counters.rejected_queue_full.fetch_add(1, Relaxed);
                 Err(queue_full(&key, bounds))

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -14,49 +14,60 @@ use super::key_queue::Key;
 use super::{limit_timeout, Permit, Shared};
 use crate::error::{Error, Result};
 
-/// A queued call; dropping it before it settles takes it out of the queue.
+/// A queued call; dropping it before it settles takes it out of the queue. It owns its share of
+/// the limiter, so a place taken at submission can travel with the call to its task.
 #[derive(Debug)]
-pub(super) struct Waiting<'a> {
-    shared: &'a Arc<Shared>,
+pub(crate) struct Waiting {
+    shared: Arc<Shared>,
     key: Key,
     id: u64,
+    /// `queue_timeout_ms` counts from here, when the call joined the queue.
+    enqueued_at: Instant,
     /// Dropped after `Drop::drop` has left the queue, so a slot granted in a race is inside it
     /// and is released by dropping it.
     rx: oneshot::Receiver<Permit>,
     settled: bool,
 }
 
-impl<'a> Waiting<'a> {
+impl Waiting {
     pub(super) fn new(
-        shared: &'a Arc<Shared>,
+        shared: Arc<Shared>,
         key: Key,
         id: u64,
         rx: oneshot::Receiver<Permit>,
-    ) -> Waiting<'a> {
+    ) -> Waiting {
         Waiting {
             shared,
             key,
             id,
+            enqueued_at: Instant::now(),
             rx,
             settled: false,
         }
     }
 
-    /// Wait for a slot, at most `timeout` if one is set.
+    /// The limiter's `queue_timeout_ms`.
+    pub(super) fn queue_timeout(&self) -> Option<Duration> {
+        self.shared.bounds.as_ref().and_then(|b| b.queue_timeout)
+    }
+
+    /// Wait for a slot, at most `timeout` (from joining the queue) if one is set.
     pub(super) async fn until_granted(mut self, timeout: Option<Duration>) -> Result<Permit> {
         let granted = match timeout {
             None => (&mut self.rx).await,
-            Some(t) => match tokio::time::timeout(t, &mut self.rx).await {
-                Ok(r) => r,
-                Err(_elapsed) => {
-                    if self.leave_queue() {
-                        self.shared.counters.timed_out.fetch_add(1, Relaxed);
-                        return Err(limit_timeout(&self.key, t));
+            Some(t) => {
+                match tokio::time::timeout_at((self.enqueued_at + t).into(), &mut self.rx).await {
+                    Ok(r) => r,
+                    Err(_elapsed) => {
+                        if self.leave_queue() {
+                            self.shared.counters.timed_out.fetch_add(1, Relaxed);
+                            return Err(limit_timeout(&self.key, t));
+                        }
+                        // A slot was handed over as the timer fired: it is ours and already sent.
+                        (&mut self.rx).await
                     }
-                    // A slot was handed over as the timer fired: it is ours and already sent.
-                    (&mut self.rx).await
                 }
-            },
+            }
         };
         self.settled = true;
         granted.map_err(|_| Error::internal("the limiter dropped a queued call"))
@@ -73,7 +84,7 @@ impl<'a> Waiting<'a> {
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         if !self.settled {
             // Cancelled while queued. If a slot was granted first, it sits in `rx` and is

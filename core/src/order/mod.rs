@@ -179,6 +179,13 @@ impl Ticket {
         self.seq
     }
 
+    /// Whether this call may start now (its turn has come, or it never had to wait).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.wake
+            .as_ref()
+            .is_none_or(|w| w.ready.load(Ordering::Acquire))
+    }
+
     /// Wait until this call may start. Cancel-safe: dropping the future (or the ticket) gives the
     /// place up.
     pub(crate) async fn wait(&mut self) {
