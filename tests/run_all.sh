@@ -11,3 +11,11 @@ cargo test --workspace --all-targets
 cargo test --workspace --doc
 
 # Later layers (C ABI, Python, Go) add their steps below, each building on the same target dir.
+
+step "C ABI: release library + testbed, header current, C tests (shared, static, ASan, valgrind)"
+cargo build --release -p tailrace-ffi -p tailrace-testbed
+bash ffi/gen-header.sh --verify
+bash ffi/install.sh --no-build
+make -s -C tests/c run run-static run-asan
+if command -v valgrind >/dev/null; then make -s -C tests/c run-valgrind; else
+  echo "valgrind not installed: skipping the valgrind run (.ci/run installs it)"; fi
