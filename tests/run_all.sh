@@ -16,6 +16,6 @@ step "C ABI: release library + testbed, header current, C tests (shared, static,
 cargo build --release -p tailrace-ffi -p tailrace-testbed
 bash ffi/gen-header.sh --verify
 bash ffi/install.sh --no-build
-make -s -C tests/c run run-static run-asan
+make -s -C tests/c run run-static run-asan run-scenarios
 if command -v valgrind >/dev/null; then make -s -C tests/c run-valgrind; else
   echo "valgrind not installed: skipping the valgrind run (.ci/run installs it)"; fi
