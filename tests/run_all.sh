@@ -19,3 +19,6 @@ bash ffi/install.sh --no-build
 make -s -C tests/c run run-static run-asan run-scenarios
 if command -v valgrind >/dev/null; then make -s -C tests/c run-valgrind; else
   echo "valgrind not installed: skipping the valgrind run (.ci/run installs it)"; fi
+
+step "C and C++ examples: build against the installed layout (pkg-config), run against a testbed"
+bash examples/run_c_examples.sh
