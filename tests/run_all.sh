@@ -13,6 +13,9 @@ cargo test --workspace --doc
 # Later layers (C ABI, Python, Go) add their steps below, each building on the same target dir.
 
 step "C ABI: release library + testbed, header current, C tests (shared, static, ASan, valgrind)"
+if ! command -v pkg-config >/dev/null || ! command -v g++ >/dev/null || ! command -v make >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq pkg-config g++ make >/dev/null
+fi
 cargo build --release -p tailrace-ffi -p tailrace-testbed
 bash ffi/gen-header.sh --verify
 bash ffi/install.sh --no-build

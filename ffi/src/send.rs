@@ -259,7 +259,9 @@ pub unsafe extern "C" fn tailrace_cancel(
 ) -> tailrace_result {
     boundary::result(|| {
         let client = unsafe { arg_ref(client, "client") }?;
-        match client.shared.pending(id).get(&id) {
+        // Abort outside the lock: the call's delivery takes the same lock to forget its id.
+        let abort = client.shared.pending(id).get(&id).cloned();
+        match abort {
             Some(abort) => {
                 abort.abort();
                 Ok(())
