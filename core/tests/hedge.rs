@@ -175,6 +175,8 @@ fn a_4xx_is_an_answer_and_wins_unless_listed_in_retry_on_status() {
 
 #[test]
 fn only_idempotent_calls_are_hedged() {
+    // Each answer takes 50 ms, so every attempt of a hedged call reaches the testbed before the
+    // first answer cancels the others (an instant answer could cancel a loser before it is sent).
     let tb = testbed("fixed:0");
     let c = Client::builder()
         .hosts([tb.url()])
@@ -182,27 +184,29 @@ fn only_idempotent_calls_are_hedged() {
         .build()
         .unwrap();
     assert_eq!(
-        c.send_blocking(Request::post("/p").body("x"))
+        c.send_blocking(Request::post("/p?delay_ms=50").body("x"))
             .unwrap()
             .attempts(),
         1
     );
     assert_eq!(
-        c.send_blocking(Request::put("/p").body("x"))
+        c.send_blocking(Request::put("/p?delay_ms=50").body("x"))
             .unwrap()
             .attempts(),
         3
     );
     assert_eq!(
-        c.send_blocking(Request::delete("/p")).unwrap().attempts(),
+        c.send_blocking(Request::delete("/p?delay_ms=50"))
+            .unwrap()
+            .attempts(),
         3
     );
     let declared = c
-        .send_blocking(Request::post("/p").body("x").idempotent(true))
+        .send_blocking(Request::post("/p?delay_ms=50").body("x").idempotent(true))
         .unwrap();
     assert_eq!(declared.attempts(), 3);
     let refused = c
-        .send_blocking(Request::get("/p").idempotent(false))
+        .send_blocking(Request::get("/p?delay_ms=50").idempotent(false))
         .unwrap();
     assert_eq!(refused.attempts(), 1);
     assert_eq!(tb.stats().requests, 1 + 3 + 3 + 3 + 1);
