@@ -272,6 +272,19 @@ impl Client {
         }
     }
 
+    /// Submit a call now (validation and its place in submission order, on this thread) and
+    /// return a [`Call`] that runs only when polled, on tailrace's runtime. A call refused at
+    /// submission is the `Err`. For bindings that spawn one task per call which both runs the
+    /// call and delivers its outcome (a completion queue, a callback); dropping the `Call`
+    /// cancels it.
+    pub fn submit(&self, req: Request) -> Result<Call> {
+        let inner = self.inner.clone();
+        let call = inner.submit(req)?;
+        Ok(Call {
+            state: CallState::Inline(Box::pin(inner.run(call))),
+        })
+    }
+
     /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
     /// of tailrace's runtime threads (a callback, say) instead of hanging.
     pub fn send_blocking(&self, req: Request) -> Result<Response> {

@@ -1,0 +1,173 @@
+//! `tailrace_client`: a client, the calls it has pending (by id, for cancel), and its stats.
+
+use std::collections::HashMap;
+use std::ffi::c_char;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tailrace_core::Client;
+use tokio::task::AbortHandle;
+
+use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out};
+use crate::config::tailrace_config;
+use crate::result::{tailrace_result, to_cstring};
+
+/// An HTTP client: its connection pools, limits, order keys, hedging state and stats. Every
+/// client in the process runs on the library's one background runtime.
+///
+/// Methods:
+/// - `tailrace_client_new`: make a client from a config.
+/// - `tailrace_send`, `tailrace_send_cb`, `tailrace_send_blocking`: make a call.
+/// - `tailrace_cancel`: cancel a pending call by id.
+/// - `tailrace_client_stats_json`, `tailrace_client_stats_prometheus`: a stats snapshot.
+/// - `tailrace_client_close`: end pending calls with `TAILRACE_E_CLIENT_CLOSED`, refuse new ones.
+/// - `tailrace_client_free`: close and free it.
+///
+/// Threads: any number of threads may use one client at once.
+pub struct tailrace_client {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// Shards of the pending-call map: threads submitting at once rarely meet on one lock.
+const SHARDS: usize = 16;
+
+/// What a client handle and its running calls share.
+pub(crate) struct Shared {
+    pub(crate) client: Client,
+    /// Calls sent with an id and not yet ended: id → the handle that cancels it.
+    pending: [Mutex<HashMap<u64, AbortHandle>>; SHARDS],
+}
+
+impl Shared {
+    /// The pending map that holds `id` (locks poisoned by a panic are used anyway: the map stays
+    /// consistent, every update is one insert or remove).
+    pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+        self.pending[(id % SHARDS as u64) as usize]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Make a client from `config` (copied: the config may be freed or changed afterwards). Checks
+/// the options against each other (e.g. `max_queue` needs `max_count`) and starts the library's
+/// runtime if it is not running yet.
+///
+/// Ownership: on success `*client_out` is a new client; free it with `tailrace_client_free`.
+/// Threads: any.
+///
+/// Returns `TAILRACE_OK`, `TAILRACE_E_INVALID_OPTION` (the message names the option),
+/// `TAILRACE_E_TLS` (`ca_file` unreadable), `TAILRACE_E_NULL_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_client_new(
+    config: *const tailrace_config,
+    client_out: *mut *mut tailrace_client,
+) -> tailrace_result {
+    boundary::result(|| {
+        let config = unsafe { arg_ref(config, "config") }?;
+        out_ptr(client_out, "client_out")?;
+        let client = Client::new(config.config.clone())?;
+        let handle = into_handle(tailrace_client {
+            shared: Arc::new(Shared {
+                client,
+                pending: Default::default(),
+            }),
+        });
+        unsafe { write_out(client_out, handle) };
+        Ok(())
+    })
+}
+
+/// Close the client: pending calls end with `TAILRACE_E_CLIENT_CLOSED` (their events and
+/// callbacks still arrive), and later sends fail with it. Idempotent.
+///
+/// Threads: any. Returns `TAILRACE_OK` or `TAILRACE_E_NULL_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_client_close(client: *const tailrace_client) -> tailrace_result {
+    boundary::result(|| {
+        unsafe { arg_ref(client, "client") }?.shared.client.close();
+        Ok(())
+    })
+}
+
+/// Close the client (see `tailrace_client_close`) and free the handle. `NULL` does nothing.
+/// Calls still pending end with `TAILRACE_E_CLIENT_CLOSED`; their events still go to their queue
+/// and their callbacks still run, after this returns.
+///
+/// Ownership: consumes `client`. Do not free it while another thread uses it.
+/// Threads: any, including a callback (it does not wait).
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_client_free(client: *mut tailrace_client) {
+    boundary::value((), || {
+        if let Some(c) = unsafe { take_handle(client) } {
+            c.shared.client.close();
+        }
+    })
+}
+
+/// A snapshot of the client's numbers as one JSON object: `calls`, `attempts`, `hedges_sent`,
+/// `hedges_won`, `errors` (kind → count), `latency_us`, `in_flight`, `queued`, `hosts`, ... (the
+/// keys every language uses; see DESIGN.md, "Stats"). `*json_out` is NUL-terminated and
+/// `*len_out` (may be NULL) is its length without the NUL.
+///
+/// Ownership: the caller owns `*json_out`; free it with `tailrace_buf_free`. Threads: any.
+///
+/// Returns `TAILRACE_OK` or `TAILRACE_E_NULL_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_client_stats_json(
+    client: *const tailrace_client,
+    json_out: *mut *mut c_char,
+    len_out: *mut usize,
+) -> tailrace_result {
+    boundary::result(|| {
+        let c = unsafe { arg_ref(client, "client") }?;
+        out_ptr(json_out, "json_out")?;
+        let text = c.shared.client.stats().to_json();
+        unsafe { write_buf(text, json_out, len_out) };
+        Ok(())
+    })
+}
+
+/// The same numbers as `tailrace_client_stats_json` in Prometheus text exposition format.
+///
+/// Ownership: the caller owns `*text_out`; free it with `tailrace_buf_free`. Threads: any.
+///
+/// Returns `TAILRACE_OK` or `TAILRACE_E_NULL_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_client_stats_prometheus(
+    client: *const tailrace_client,
+    text_out: *mut *mut c_char,
+    len_out: *mut usize,
+) -> tailrace_result {
+    boundary::result(|| {
+        let c = unsafe { arg_ref(client, "client") }?;
+        out_ptr(text_out, "text_out")?;
+        let text = c.shared.client.stats().to_prometheus();
+        unsafe { write_buf(text, text_out, len_out) };
+        Ok(())
+    })
+}
+
+/// Hand a string to C as a NUL-terminated buffer it frees with `tailrace_buf_free`.
+unsafe fn write_buf(text: String, buf_out: *mut *mut c_char, len_out: *mut usize) {
+    let c = to_cstring(&text);
+    let len = c.as_bytes().len();
+    unsafe {
+        write_out(buf_out, c.into_raw());
+        if !len_out.is_null() {
+            write_out(len_out, len);
+        }
+    }
+}
+
+/// Free a buffer the library gave out (`tailrace_client_stats_json`,
+/// `tailrace_client_stats_prometheus`). `NULL` does nothing.
+///
+/// Ownership: consumes `buf`. Threads: any.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_buf_free(buf: *mut c_char) {
+    boundary::value((), || {
+        if !buf.is_null() {
+            // SAFETY: the C contract: a buffer from `write_buf` (CString::into_raw), freed once.
+            drop(unsafe { std::ffi::CString::from_raw(buf) });
+        }
+    })
+}
