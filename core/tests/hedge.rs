@@ -46,7 +46,9 @@ fn first_success_wins_and_the_loser_is_cancelled_at_the_server() {
     assert_eq!((r.attempts(), r.winner()), (2, 1));
     // The slow host saw its attempt cancelled, promptly, and holds nothing.
     let s = slow
-        .wait_until(Duration::from_secs(5), |s| s.count_events("cancel") == 1)
+        .wait_until(Duration::from_secs(5), |s| {
+            s.count_events("cancel") == 1 && s.in_flight == 0
+        })
         .expect("loser cancelled at the server");
     assert_eq!(s.in_flight, 0);
     let stats = c.stats();

@@ -337,7 +337,9 @@ fn dropping_a_call_cancels_it_at_the_server() {
         .expect("started");
     drop(call);
     let s = tb
-        .wait_until(Duration::from_secs(5), |s| s.count_events("cancel") == 1)
+        .wait_until(Duration::from_secs(5), |s| {
+            s.count_events("cancel") == 1 && s.in_flight == 0
+        })
         .expect("server logged the cancel");
     assert_eq!(s.in_flight, 0);
     let cs = c.stats();
@@ -450,7 +452,7 @@ fn send_from_a_task_on_the_shared_runtime_runs_inline_and_still_cancels() {
     task.abort();
     let s = tb
         .wait_until(Duration::from_secs(5), |s| {
-            s.events_for_key("inline").any(|e| e.event == "cancel")
+            s.in_flight == 0 && s.events_for_key("inline").any(|e| e.event == "cancel")
         })
         .expect("the aborted task's call was cancelled at the server");
     assert_eq!(s.in_flight, 0);
