@@ -359,8 +359,7 @@ func capiFree(h *handle) {
 	C.free(unsafe.Pointer(h.batch))
 }
 
-// completion is one call's outcome as the queue gave it: C objects the receiver must consume
-// with take or free.
+// completion is one call's outcome as the queue gave it: C objects, consumed by take.
 type completion struct {
 	id   uint64
 	code Code
@@ -379,12 +378,6 @@ func capiWait(h *handle, out []completion) ([]completion, error) {
 		out = append(out, completion{id: uint64(ev.id), code: Code(ev.result), resp: ev.response, err: ev.error})
 	}
 	return out, nil
-}
-
-// free releases the outcome's C object without reading it.
-func (c completion) free() {
-	C.tailrace_response_free(c.resp)
-	C.tailrace_error_free(c.err)
 }
 
 // take copies the outcome into Go memory and frees the C object at once.
@@ -453,7 +446,7 @@ func readError(e *C.tailrace_error, code Code) error {
 		a := C.trgo_error_attempt(e, C.size_t(i))
 		all.Attempts[i] = AttemptError{
 			Host: C.GoString(a.host),
-			Err:  &Error{Code: Code(a.code), Message: C.GoString(a.message), Sent: SentMaybe},
+			Err:  &Error{Code: Code(a.code), Message: C.GoString(a.message), Sent: sentFor(Code(a.code))},
 		}
 	}
 	return all

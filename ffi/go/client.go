@@ -13,19 +13,25 @@ import (
 type Client struct {
 	h *handle
 
-	// submitMu is held for reading while a call is being submitted or stats are read, and for
-	// writing by Close to flip closed: after that nothing new reaches the C client.
+	// submitMu is held for reading while anything uses the C client (submit, cancel, stats),
+	// and for writing by Close to set closed: after that only Close touches the C client.
 	submitMu sync.RWMutex
 	closed   bool
 
 	nextID    atomic.Uint64
 	pendingMu sync.Mutex
-	pending   map[uint64]chan completion // id → the waiting Do's channel (buffered, 1)
+	pending   map[uint64]chan outcome // id → its Call's channel (buffered, 1)
+	inC       sync.WaitGroup          // calls sent whose outcome the dispatcher has not delivered
 
-	calls          sync.WaitGroup // Do calls that submitted and have not returned
-	stopping       atomic.Bool    // set by Close once no call is pending
+	stopping       atomic.Bool // set by Close once no call is pending
 	dispatcherDone chan struct{}
 	closeOnce      sync.Once
+}
+
+// outcome is a call's result in Go memory.
+type outcome struct {
+	resp *Response
+	err  error
 }
 
 // NewClient makes a client from cfg. A bad option returns an *Error matching ErrInvalidOption
@@ -41,19 +47,18 @@ func NewClient(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{h: h, pending: make(map[uint64]chan completion), dispatcherDone: make(chan struct{})}
+	c := &Client{h: h, pending: make(map[uint64]chan outcome), dispatcherDone: make(chan struct{})}
 	go c.dispatch()
 	return c, nil
 }
 
-var completionChans = sync.Pool{New: func() any { return make(chan completion, 1) }}
-
-// Do makes one call and waits for its outcome.
+// Do makes one call and waits for its outcome: Start followed by Wait.
 //
 // Submission order: the call takes its place in the client's submission order (which order
-// keys and Flush follow) when Do submits it, before Do waits. Calls made one after another from
-// one goroutine are therefore in order; calls from goroutines racing each other are in
-// whichever order their Do calls submit.
+// keys and Flush follow) when it is submitted, before Do waits. Calls made one after another
+// from one goroutine are therefore in order; calls from goroutines racing each other are in
+// whichever order their submissions happen. Use Start to submit several calls in a known order
+// and wait for them later.
 //
 // Errors: an *Error matching one of the Err* sentinels (errors.Is), or for a call whose every
 // attempt failed an *AllAttemptsFailedError. When ctx is cancelled or expires first, the call is
@@ -61,6 +66,28 @@ var completionChans = sync.Pool{New: func() any { return make(chan completion, 1
 // before Do returns) and the error matches both ErrCancelled and ctx.Err(). After Close, or
 // when Close ends the call, the error matches ErrClosed.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
+	call, err := c.Start(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return call.Wait()
+}
+
+// Call is a submitted call, from Start.
+type Call struct {
+	c    *Client
+	id   uint64
+	ctx  context.Context
+	ch   chan outcome
+	once sync.Once
+	out  outcome
+}
+
+// Start submits a call and returns at once; Wait gives its outcome. The call has its place in
+// submission order when Start returns, and runs whether or not anyone waits for it. ctx works
+// as for Do (while Wait waits). Errors in the request itself are returned by Start; nothing is
+// sent then.
+func (c *Client) Start(ctx context.Context, req Request) (*Call, error) {
 	if ctx == nil {
 		return nil, newError(CodeInvalidRequest, "nil context (use context.Background())")
 	}
@@ -72,47 +99,59 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		enc.a.free()
 		return nil, contextError(ctx, SentNo)
 	}
-
-	ch := completionChans.Get().(chan completion)
+	call := &Call{c: c, ctx: ctx, ch: make(chan outcome, 1)}
 	c.submitMu.RLock()
 	if c.closed {
 		c.submitMu.RUnlock()
 		enc.a.free()
 		return nil, closedError()
 	}
-	c.calls.Add(1)
-	defer c.calls.Done()
-	id := c.nextID.Add(1)
+	call.id = c.nextID.Add(1)
+	c.inC.Add(1)
 	c.pendingMu.Lock()
-	c.pending[id] = ch
+	c.pending[call.id] = call.ch
 	c.pendingMu.Unlock()
-	sendErr := capiSend(c.h, id, enc)
+	sendErr := capiSend(c.h, call.id, enc)
 	c.submitMu.RUnlock()
 	if sendErr != nil {
 		c.pendingMu.Lock()
-		delete(c.pending, id)
+		delete(c.pending, call.id)
 		c.pendingMu.Unlock()
-		completionChans.Put(ch)
+		c.inC.Done()
 		return nil, sendErr
 	}
-
-	var done completion
-	select {
-	case done = <-ch:
-	case <-ctx.Done():
-		// The event still comes (cancelled, or the real outcome if it ended first); wait for it
-		// so the C objects are freed and the slot is released before Do returns.
-		capiCancel(c.h, id)
-		done = <-ch
-		completionChans.Put(ch)
-		done.free()
-		return nil, contextError(ctx, SentMaybe)
-	}
-	completionChans.Put(ch)
-	return done.take()
+	return call, nil
 }
 
-// dispatch drains the completion queue in batches and hands each outcome to its Do call.
+// Wait waits for the call's outcome (see Do). Calling it again returns the same outcome.
+func (call *Call) Wait() (*Response, error) {
+	call.once.Do(func() {
+		select {
+		case call.out = <-call.ch:
+		case <-call.ctx.Done():
+			// Wait for the outcome even so: once it is here the runtime has dropped the call,
+			// so its limiter slot and order-key turn are free when Wait returns.
+			call.Cancel()
+			<-call.ch
+			call.out = outcome{err: contextError(call.ctx, SentMaybe)}
+		}
+	})
+	return call.out.resp, call.out.err
+}
+
+// Cancel cancels the call inside the runtime: Wait then returns an error matching
+// ErrCancelled, unless the call ended first. Cancelling twice, or a finished call, is harmless.
+func (call *Call) Cancel() {
+	c := call.c
+	c.submitMu.RLock()
+	if !c.closed { // once closed, Close has ended every call already
+		capiCancel(c.h, call.id)
+	}
+	c.submitMu.RUnlock()
+}
+
+// dispatch drains the completion queue in batches, copies each outcome into Go memory (freeing
+// the C one at once) and hands it to its call.
 func (c *Client) dispatch() {
 	defer close(c.dispatcherDone)
 	batch := make([]completion, 0, 256)
@@ -122,18 +161,18 @@ func (c *Client) dispatch() {
 		if err != nil {
 			panic("tailrace: waiting on the completion queue failed: " + err.Error())
 		}
-		c.pendingMu.Lock()
 		for i, ev := range batch {
+			resp, err := ev.take()
+			c.pendingMu.Lock()
 			ch, ok := c.pending[ev.id]
 			delete(c.pending, ev.id)
+			c.pendingMu.Unlock()
 			if ok {
-				ch <- ev // buffered and registered once: never blocks
-			} else {
-				ev.free() // not ours (cannot happen): do not leak it
+				ch <- outcome{resp, err} // buffered, one outcome per call: never blocks
+				c.inC.Done()
 			}
 			batch[i] = completion{}
 		}
-		c.pendingMu.Unlock()
 		if c.stopping.Load() {
 			return
 		}
@@ -142,14 +181,14 @@ func (c *Client) dispatch() {
 
 // Close closes the client: calls still in flight end with an error matching ErrClosed, later
 // calls fail with it at once, and the client's C memory and goroutine are released. It returns
-// once every Do has returned. Calling it again does nothing.
+// once every call's outcome has been delivered. Calling it again does nothing.
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
 		c.submitMu.Lock()
 		c.closed = true
 		c.submitMu.Unlock()
 		capiCloseClient(c.h) // every pending call's event now comes promptly
-		c.calls.Wait()       // ...and every Do has taken its event
+		c.inC.Wait()         // ...and the dispatcher has delivered each
 		c.stopping.Store(true)
 		capiWake(c.h)
 		<-c.dispatcherDone

@@ -1,9 +1,6 @@
 package tailrace
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // Code is a tailrace result code: the numbers of the C API's tailrace_result, fixed forever.
 // Codes 1 to 15 are the error kinds every language shares (DESIGN.md, "Errors").
@@ -216,14 +213,8 @@ type AllAttemptsFailedError struct {
 	Attempts []AttemptError
 }
 
-func (e *AllAttemptsFailedError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Call.Error())
-	for i, a := range e.Attempts {
-		fmt.Fprintf(&b, "; attempt %d to %s: %s", i, a.Host, a.Err.Message)
-	}
-	return b.String()
-}
+// Error is the call's message, which already names each attempt's host and cause.
+func (e *AllAttemptsFailedError) Error() string { return e.Call.Error() }
 
 // Unwrap gives the call's *Error.
 func (e *AllAttemptsFailedError) Unwrap() error { return e.Call }
@@ -231,4 +222,16 @@ func (e *AllAttemptsFailedError) Unwrap() error { return e.Call }
 // newError is the package's own *Error for bad input caught before anything crosses into C.
 func newError(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Sent: SentNo}
+}
+
+// sentFor is what an attempt's cause says about whether its request reached the backend.
+func sentFor(c Code) Sent {
+	switch c {
+	case CodeConnect, CodeTLS, CodeInvalidRequest, CodeLimitQueueFull, CodeLimitTimeout:
+		return SentNo
+	case CodeHTTPStatus, CodeResponseTooLarge:
+		return SentYes
+	default:
+		return SentMaybe
+	}
 }
