@@ -197,6 +197,9 @@ static trgo_text trgo_stats(const tailrace_client *client, int prometheus) {
 	return t;
 }
 
+// Does nothing: the benchmarks time one bare cgo crossing with it.
+static void trgo_noop(void) {}
+
 typedef struct { int code; const char *name, *def, *doc; } trgo_option;
 
 static trgo_option trgo_option_at(size_t i) {
@@ -501,3 +504,6 @@ func LibraryVersion() string { return C.GoString(C.tailrace_version()) }
 
 // resultName is the C library's snake_case name of a code (tests check codeNames against it).
 func resultName(c Code) string { return C.GoString(C.tailrace_result_name(C.int(c))) }
+
+// cgoNoop is one bare Go → C → Go crossing (for the benchmarks).
+func cgoNoop() { C.trgo_noop() }

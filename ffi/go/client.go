@@ -3,6 +3,7 @@ package tailrace
 import (
 	"context"
 	"encoding/json"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -175,6 +176,11 @@ func (c *Client) dispatch() {
 		}
 		if c.stopping.Load() {
 			return
+		}
+		if len(batch) > 0 {
+			// Let the goroutines just handed their outcomes run on this P now, before this
+			// goroutine blocks in C holding it (else they wait for another thread to wake).
+			runtime.Gosched()
 		}
 	}
 }
