@@ -102,10 +102,10 @@ func TestHedgeDelayHoldsTheNextAttempt(t *testing.T) {
 		}
 		switch resp.Attempts {
 		case 1: // the first attempt went to the fast host and answered within the delay
-		case 2: // the first went to the slow host; the hedge left only after the delay
+		case 2: // no answer within the delay (the first attempt went to the slow host)
 			hedged++
-			if resp.Winner != 1 || resp.Elapsed < delay {
-				t.Fatalf("hedged call: winner %d after %v; want winner 1 after at least %v", resp.Winner, resp.Elapsed, delay)
+			if resp.Elapsed < delay {
+				t.Fatalf("hedged call answered after %v: the hedge left before the %v delay", resp.Elapsed, delay)
 			}
 		default:
 			t.Fatalf("%d attempts", resp.Attempts)
