@@ -11,6 +11,7 @@ use http_body_util::Full;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::limit::Admission;
 use crate::order::{Gate, Ticket};
 use crate::request::Request;
 
@@ -47,6 +48,9 @@ pub(crate) struct Prepared {
     pub(crate) submitted: Instant,
     /// The call's place in submission order, taken when it was validated.
     pub(crate) ticket: Ticket,
+    /// The call's place at the limiter when it was taken at submission (its order turn had
+    /// already come): a slot, a place in the queue, or the queue-full rejection.
+    pub(crate) admission: Option<Result<Admission>>,
 }
 
 impl Prepared {
@@ -75,6 +79,7 @@ impl Prepared {
             limit_key: req.limit_key,
             submitted: Instant::now(),
             ticket,
+            admission: None,
         })
     }
 

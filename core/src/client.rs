@@ -30,7 +30,7 @@ use crate::order::Gate;
 use crate::request::Request;
 use crate::response::Response;
 use crate::runtime;
-use crate::stats::{Recorder, Stats};
+use crate::stats::{LimitKeyStats, Recorder, Stats};
 use crate::transport::Transport;
 
 /// Builds a [`Client`] from typed methods or option names (the same names as C, Python and Go).
@@ -141,6 +141,25 @@ fn ms(d: Duration) -> String {
     format!("{}", d.as_secs_f64() * 1000.0)
 }
 
+/// The order gate and the limiter of one fork generation. A forked child starts with empty ones:
+/// the parent's pending calls do not exist there, so their turns and slots must not either (and
+/// a lock a parent thread held at the fork must never be waited on).
+struct Stages {
+    generation: u64,
+    gate: Gate,
+    limiter: Limiter,
+}
+
+impl Stages {
+    fn new(config: &Config, generation: u64) -> Stages {
+        Stages {
+            generation,
+            gate: Gate::new(),
+            limiter: Limiter::new(config),
+        }
+    }
+}
+
 /// The connection pool of one fork generation (a forked child builds its own).
 struct TransportSlot {
     generation: u64,
@@ -152,8 +171,7 @@ struct Inner {
     transport: ArcSwap<TransportSlot>,
     rebuild: Mutex<()>,
     recorder: Recorder,
-    gate: Gate,
-    limiter: Limiter,
+    stages: ArcSwap<Stages>,
     hedger: Hedger,
     balancer: Balancer,
     closed: AtomicBool,
@@ -206,8 +224,7 @@ impl Client {
                 }),
                 rebuild: Mutex::new(()),
                 recorder,
-                gate: Gate::new(),
-                limiter: Limiter::new(&config),
+                stages: ArcSwap::from_pointee(Stages::new(&config, runtime::generation())),
                 hedger: Hedger::new(&config),
                 balancer,
                 closed: AtomicBool::new(false),
@@ -255,6 +272,19 @@ impl Client {
         }
     }
 
+    /// Submit a call now (validation and its place in submission order, on this thread) and
+    /// return a [`Call`] that runs only when polled, on tailrace's runtime. A call refused at
+    /// submission is the `Err`. For bindings that spawn one task per call which both runs the
+    /// call and delivers its outcome (a completion queue, a callback); dropping the `Call`
+    /// cancels it.
+    pub fn submit(&self, req: Request) -> Result<Call> {
+        let inner = self.inner.clone();
+        let call = inner.submit(req)?;
+        Ok(Call {
+            state: CallState::Inline(Box::pin(inner.run(call))),
+        })
+    }
+
     /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
     /// of tailrace's runtime threads (a callback, say) instead of hanging.
     pub fn send_blocking(&self, req: Request) -> Result<Response> {
@@ -270,12 +300,19 @@ impl Client {
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
         let mut stats = inner.recorder.snapshot();
-        inner.gate.fill(&mut stats);
-        inner.limiter.fill(&mut stats);
+        let stages = inner.stages();
+        stages.gate.fill(&mut stats);
+        stages.limiter.fill(&mut stats);
         inner.hedger.fill(&mut stats);
         inner.balancer.refresh_ejected();
         stats.hosts = inner.recorder.snapshot_hosts();
         stats
+    }
+
+    /// One limit key's numbers now: slots in flight and calls queued (`""` or `None` is the
+    /// client-wide key). Keys are dropped when idle, so a key with nothing pending reads as zeros.
+    pub fn limit_key_stats(&self, limit_key: Option<&str>) -> LimitKeyStats {
+        self.inner.stages().limiter.key_stats(limit_key)
     }
 
     /// The options this client was built with.
@@ -301,7 +338,7 @@ fn closed_error() -> Error {
     Error::new(ErrorKind::ClientClosed, "the client was closed").with_sent(Sent::Maybe)
 }
 
-/// Counts a running call in flight and records how it ended, even when it is cancelled (dropped).
+/// Records how a running call ended, even when it is cancelled (dropped).
 struct CallGuard<'a> {
     recorder: &'a Recorder,
     done: bool,
@@ -320,7 +357,6 @@ impl CallGuard<'_> {
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
-        self.recorder.calls_in_flight.fetch_sub(1, Relaxed);
         if !self.done {
             self.recorder.record_error(ErrorKind::Cancelled);
         }
@@ -334,7 +370,16 @@ impl Inner {
         let prepared = if self.closed.load(Relaxed) {
             Err(closed_error())
         } else {
-            Prepared::new(req, &self.config, &self.gate)
+            let stages = self.stages();
+            Prepared::new(req, &self.config, &stages.gate).map(|mut call| {
+                // When the call's order turn has already come, its place at the limiter is taken
+                // now too, so the limiter's FIFO is submission order (tasks may start in any
+                // order) and a full queue rejects the call that was submitted last.
+                if call.ticket.is_ready() {
+                    call.admission = Some(stages.limiter.admit(call.limit_key.as_deref()));
+                }
+                call
+            })
         };
         if let Err(e) = &prepared {
             self.recorder.record_error(e.kind());
@@ -344,7 +389,6 @@ impl Inner {
 
     /// Everything after submission, on the runtime, under the call's deadline.
     async fn run(self: Arc<Self>, mut call: Prepared) -> Result<Response> {
-        self.recorder.calls_in_flight.fetch_add(1, Relaxed);
         let submitted = call.submitted;
         let guard = CallGuard {
             recorder: &self.recorder,
@@ -371,10 +415,21 @@ impl Inner {
 
     /// The stages after submission, in DESIGN.md's order: order gate, limiter, hedger.
     async fn execute(&self, call: &mut Prepared) -> Result<Response> {
-        // A call never holds a limiter slot while it waits for its turn.
-        call.ticket.wait().await;
+        let stages = arc_swap::Guard::into_inner(self.stages());
+        let limiter = &stages.limiter;
         let key = call.limit_key.clone();
-        let first = self.limiter.acquire(key.as_deref()).await?;
+        let admission = match call.admission.take() {
+            Some(admission) => admission?,
+            None => {
+                // A call never holds a limiter slot (or a place in its queue) while it waits
+                // for its turn.
+                call.ticket.wait().await;
+                limiter.admit(key.as_deref())?
+            }
+        };
+        let first = admission.into_permit().await?;
+        // Holding its slot, the call has started: calls after a flush may now go too.
+        call.ticket.started();
         let transport = self.transport()?;
         let env = Env {
             transport: &transport,
@@ -382,8 +437,26 @@ impl Inner {
             balancer: &self.balancer,
             config: &self.config,
         };
-        let spare = || self.limiter.try_acquire_now(key.as_deref());
+        let spare = || limiter.try_acquire_now(key.as_deref());
         self.hedger.run(&env, call, first, &spare).await
+    }
+
+    /// This fork generation's order gate and limiter (fresh ones in a forked child; the parent's
+    /// are leaked there, never touched). The guard is for short synchronous use (submission,
+    /// stats); a running call keeps an `Arc`.
+    fn stages(&self) -> arc_swap::Guard<Arc<Stages>> {
+        let generation = runtime::generation();
+        let current = self.stages.load();
+        if current.generation == generation {
+            return current;
+        }
+        drop(current);
+        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        if self.stages.load().generation != generation {
+            let fresh = Arc::new(Stages::new(&self.config, generation));
+            std::mem::forget(self.stages.swap(fresh));
+        }
+        self.stages.load()
     }
 
     /// This fork generation's pool. A forked child must not touch the parent's connections (they

@@ -43,7 +43,7 @@ pub use config::{Config, OPTIONS};
 pub use error::{AttemptError, Error, ErrorKind, Result, Sent, TimeoutKind};
 pub use request::Request;
 pub use response::Response;
-pub use stats::{HostSnapshot, LatencySnapshot, Stats};
+pub use stats::{HostSnapshot, LatencySnapshot, LimitKeyStats, Stats};
 
 /// The crate version, e.g. `0.1.0`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

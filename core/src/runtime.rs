@@ -70,7 +70,10 @@ fn build(generation: u64) -> Arc<Shared> {
         .worker_threads(worker_threads())
         .thread_name("tailrace-worker")
         .enable_all()
-        .on_thread_start(|| ON_RUNTIME_THREAD.with(|f| f.set(true)))
+        .on_thread_start(|| {
+            ON_RUNTIME_THREAD.with(|f| f.set(true));
+            block_sigpipe();
+        })
         .build()
         // Failing to start threads leaves nothing to run calls on; there is no better answer.
         .expect("tailrace: cannot start the runtime's threads");
@@ -79,6 +82,21 @@ fn build(generation: u64) -> Arc<Shared> {
     // leaked): dropping it would block on its worker threads.
     std::mem::forget(rt);
     Arc::new(Shared { generation, handle })
+}
+
+/// Block SIGPIPE on this (runtime) thread. Sockets are written with write/writev, and a write to
+/// a connection the peer closed raises SIGPIPE, whose default action kills the process. Rust
+/// programs ignore it at startup, but a C, C++ or Go program that links libtailrace does not; a
+/// blocked SIGPIPE stays pending on the thread and the write fails with EPIPE, which the
+/// transport reports as a broken connection.
+fn block_sigpipe() {
+    // SAFETY: plain signal-mask calls on the current thread with a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 /// The runtime's handle, starting it (or rebuilding it after a fork) when needed.

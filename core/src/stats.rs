@@ -59,7 +59,6 @@ impl HostStats {
 pub(crate) struct Recorder {
     pub(crate) calls: AtomicU64,
     pub(crate) attempts: AtomicU64,
-    pub(crate) calls_in_flight: AtomicI64,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     latency: [Mutex<Histogram<u64>>; SHARDS],
     hosts: RwLock<HashMap<String, Arc<HostStats>>>,
@@ -80,7 +79,6 @@ impl Recorder {
         Recorder {
             calls: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
-            calls_in_flight: AtomicI64::new(0),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: std::array::from_fn(|_| Mutex::new(new_histogram())),
             hosts: RwLock::new(HashMap::new()),
@@ -168,7 +166,6 @@ impl Recorder {
             attempts: self.attempts.load(Relaxed),
             errors,
             latency_us,
-            in_flight: self.calls_in_flight.load(Relaxed).max(0) as u64,
             hosts,
             ..Stats::default()
         }
@@ -254,7 +251,7 @@ pub struct Stats {
     pub errors: BTreeMap<String, u64>,
     /// Call latency percentiles.
     pub latency_us: LatencySnapshot,
-    /// Calls in flight (holding a limiter slot when a limiter is set).
+    /// Attempts in flight now; each holds a limiter slot (hedge attempts too).
     pub in_flight: u64,
     /// Calls waiting in the limiter's queue.
     pub queued: u64,
@@ -262,16 +259,41 @@ pub struct Stats {
     pub rejected_queue_full: u64,
     /// Calls that waited in the limiter's queue past `queue_timeout_ms`.
     pub limit_timeouts: u64,
-    /// The most calls in flight at once since the client started (Apama's numClients, observed).
+    /// The most attempts in flight at once since the client started (Apama's `numClients`, as
+    /// observed rather than configured).
     pub max_in_flight: u64,
     /// Calls held now by an order key or a flush.
     pub waiting_for_order: u64,
     /// Flush calls that had to wait for earlier calls (what Apama's serializedRequests counts).
     pub flush_waits: u64,
-    /// In-flight ÷ max_count over the last second, in percent (0 without a limiter).
+    /// Attempts in flight averaged over the last second ÷ `max_count`, in percent (0 without a
+    /// limiter). With several limit keys the in-flight count is summed over keys, so it can pass
+    /// 100; [`crate::Client::limit_key_stats`] gives each key's own numbers.
     pub utilization_percent: f64,
     /// Per-host numbers.
     pub hosts: Vec<HostSnapshot>,
+}
+
+/// One limit key's numbers, from [`crate::Client::limit_key_stats`].
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct LimitKeyStats {
+    /// The key (`""` for the client-wide key).
+    pub limit_key: String,
+    /// Slots of this key held now.
+    pub in_flight: u64,
+    /// Calls waiting in this key's queue now.
+    pub queued: u64,
+    /// The configured `max_count` (0 without a limiter).
+    pub max_count: u64,
+    /// The configured `max_queue` (`null`: unbounded).
+    pub max_queue: Option<u64>,
+}
+
+impl LimitKeyStats {
+    /// The numbers as JSON, the shape every binding returns.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("stats serialize")
+    }
 }
 
 impl Stats {

@@ -175,6 +175,9 @@ fn a_4xx_is_an_answer_and_wins_unless_listed_in_retry_on_status() {
 
 #[test]
 fn only_idempotent_calls_are_hedged() {
+    // The answer waits 100 ms, so every attempt reaches the server before the winner answers and
+    // the losers are cancelled (with an instant answer, a loser may be cancelled before it
+    // arrives, and the count below would depend on the machine's load).
     let tb = testbed("fixed:0");
     let c = Client::builder()
         .hosts([tb.url()])
@@ -182,27 +185,29 @@ fn only_idempotent_calls_are_hedged() {
         .build()
         .unwrap();
     assert_eq!(
-        c.send_blocking(Request::post("/p").body("x"))
+        c.send_blocking(Request::post("/p?delay_ms=100").body("x"))
             .unwrap()
             .attempts(),
         1
     );
     assert_eq!(
-        c.send_blocking(Request::put("/p").body("x"))
+        c.send_blocking(Request::put("/p?delay_ms=100").body("x"))
             .unwrap()
             .attempts(),
         3
     );
     assert_eq!(
-        c.send_blocking(Request::delete("/p")).unwrap().attempts(),
+        c.send_blocking(Request::delete("/p?delay_ms=100"))
+            .unwrap()
+            .attempts(),
         3
     );
     let declared = c
-        .send_blocking(Request::post("/p").body("x").idempotent(true))
+        .send_blocking(Request::post("/p?delay_ms=100").body("x").idempotent(true))
         .unwrap();
     assert_eq!(declared.attempts(), 3);
     let refused = c
-        .send_blocking(Request::get("/p").idempotent(false))
+        .send_blocking(Request::get("/p?delay_ms=100").idempotent(false))
         .unwrap();
     assert_eq!(refused.attempts(), 1);
     assert_eq!(tb.stats().requests, 1 + 3 + 3 + 3 + 1);
@@ -216,7 +221,8 @@ fn every_attempt_replays_the_same_body() {
         .concurrent_calls(3)
         .build()
         .unwrap();
-    c.send_blocking(Request::put("/__echo").body("same bytes"))
+    // Held 100 ms: every attempt arrives before one wins (see only_idempotent_calls_are_hedged).
+    c.send_blocking(Request::put("/__echo?delay_ms=100").body("same bytes"))
         .unwrap();
     let s = tb
         .wait_until(Duration::from_secs(5), |s| s.requests == 3)

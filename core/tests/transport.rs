@@ -411,6 +411,55 @@ fn async_send_from_a_foreign_runtime_runs_on_the_shared_one() {
 }
 
 #[test]
+fn send_from_a_task_on_the_shared_runtime_runs_inline_and_still_cancels() {
+    // On tailrace's own threads `send` runs the call inside the caller's task (no spawn); the
+    // call must behave the same: answers, deadlines, and a drop that cancels at the server.
+    let tb = testbed();
+    let c = client_for(&tb);
+    let handle = tailrace::runtime::handle();
+    let c2 = c.clone();
+    let (statuses, timeout) = handle
+        .block_on(handle.spawn(async move {
+            assert!(tailrace::runtime::on_runtime_thread());
+            let calls: Vec<_> = (0..20).map(|_| c2.send(Request::get("/inline"))).collect();
+            let mut statuses = Vec::new();
+            for call in calls {
+                statuses.push(call.await.unwrap().status());
+            }
+            let timeout = c2
+                .send(Request::get("/slow?delay_ms=5000").timeout(Duration::from_millis(50)))
+                .await
+                .unwrap_err();
+            (statuses, timeout)
+        }))
+        .unwrap();
+    assert!(statuses.iter().all(|s| *s == 200));
+    assert_eq!(timeout.kind(), ErrorKind::Timeout);
+    assert_eq!(timeout.timeout_kind(), Some(TimeoutKind::Call));
+
+    let c3 = c.clone();
+    let task = handle.spawn(async move {
+        let _ = c3
+            .send(Request::get("/held?delay_ms=5000").header("x-key", "inline"))
+            .await;
+    });
+    tb.wait_until(Duration::from_secs(5), |s| {
+        s.events_for_key("inline").count() == 1
+    })
+    .expect("started");
+    task.abort();
+    let s = tb
+        .wait_until(Duration::from_secs(5), |s| {
+            s.events_for_key("inline").any(|e| e.event == "cancel")
+        })
+        .expect("the aborted task's call was cancelled at the server");
+    assert_eq!(s.in_flight, 0);
+    tb.wait_until(Duration::from_secs(5), |_| c.stats().in_flight == 0)
+        .expect("the client counts it as ended");
+    assert_eq!(c.stats().errors["cancelled"], 1);
+}
+
+#[test]
 fn many_threads_share_one_client() {
     let tb = testbed();
     let c = client_for(&tb);

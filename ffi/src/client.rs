@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tailrace_core::{CallAbort, Client};
+use tailrace_core::Client;
+use tokio::task::AbortHandle;
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out};
 use crate::config::tailrace_config;
@@ -33,13 +34,13 @@ const SHARDS: usize = 16;
 pub(crate) struct Shared {
     pub(crate) client: Client,
     /// Calls sent with an id and not yet ended: id → the handle that cancels it.
-    pending: [Mutex<HashMap<u64, CallAbort>>; SHARDS],
+    pending: [Mutex<HashMap<u64, AbortHandle>>; SHARDS],
 }
 
 impl Shared {
     /// The pending map that holds `id` (locks poisoned by a panic are used anyway: the map stays
     /// consistent, every update is one insert or remove).
-    pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, HashMap<u64, CallAbort>> {
+    pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
         self.pending[(id % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -92,6 +92,33 @@ impl tailrace_error {
         }
     }
 
+    /// A call dropped by `tailrace_cancel` (its task was aborted, so no core error exists).
+    pub(crate) fn cancelled() -> tailrace_error {
+        tailrace_error::bare(
+            tailrace_result::TAILRACE_E_CANCELLED,
+            "the call was cancelled by its caller",
+        )
+    }
+
+    /// A call whose code panicked inside the runtime.
+    pub(crate) fn panicked() -> tailrace_error {
+        tailrace_error::bare(
+            tailrace_result::TAILRACE_E_INTERNAL,
+            "internal error in tailrace (a bug, please report it): the call panicked",
+        )
+    }
+
+    fn bare(code: tailrace_result, message: &str) -> tailrace_error {
+        tailrace_error {
+            code,
+            message: to_cstring(message),
+            timeout: tailrace_timeout::TAILRACE_TIMEOUT_NONE,
+            sent: tailrace_sent::TAILRACE_SENT_MAYBE,
+            status: 0,
+            attempts: Vec::new(),
+        }
+    }
+
     pub(crate) fn code(&self) -> tailrace_result {
         self.code
     }

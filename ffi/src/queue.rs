@@ -7,12 +7,13 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use tailrace_core::{runtime, Error, Response};
+use tailrace_core::runtime;
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out, Fail};
 use crate::error::tailrace_error;
 use crate::response::tailrace_response;
 use crate::result::tailrace_result;
+use crate::send::Outcome;
 
 /// The outcome of one call.
 ///
@@ -34,23 +35,25 @@ pub struct tailrace_event {
 
 impl tailrace_event {
     /// Hand a call's outcome to C: the response or error becomes a handle the receiver owns.
-    pub(crate) fn new(id: u64, outcome: Result<Response, Error>) -> tailrace_event {
-        match outcome {
-            Ok(r) => tailrace_event {
-                id,
-                result: tailrace_result::TAILRACE_OK,
-                response: into_handle(tailrace_response::new(r)),
-                error: std::ptr::null_mut(),
-            },
-            Err(e) => {
-                let error = tailrace_error::new(&e);
-                tailrace_event {
+    pub(crate) fn new(id: u64, outcome: Outcome) -> tailrace_event {
+        let error = match outcome {
+            Outcome::Done(Ok(r)) => {
+                return tailrace_event {
                     id,
-                    result: error.code(),
-                    response: std::ptr::null_mut(),
-                    error: into_handle(error),
+                    result: tailrace_result::TAILRACE_OK,
+                    response: into_handle(tailrace_response::new(r)),
+                    error: std::ptr::null_mut(),
                 }
             }
+            Outcome::Done(Err(e)) => tailrace_error::new(&e),
+            Outcome::Cancelled => tailrace_error::cancelled(),
+            Outcome::Panicked => tailrace_error::panicked(),
+        };
+        tailrace_event {
+            id,
+            result: error.code(),
+            response: std::ptr::null_mut(),
+            error: into_handle(error),
         }
     }
 }
@@ -79,7 +82,7 @@ pub(crate) struct Queue {
 }
 
 enum Msg {
-    Done(u64, Result<Response, Error>),
+    Done(u64, Outcome),
     Wake,
 }
 
@@ -92,7 +95,7 @@ struct Notify {
 
 impl Queue {
     /// Post the outcome of call `id` (from the runtime).
-    pub(crate) fn post(&self, id: u64, outcome: Result<Response, Error>) {
+    pub(crate) fn post(&self, id: u64, outcome: Outcome) {
         // The queue owns a receiver, so sending cannot fail.
         let _ = self.tx.send(Msg::Done(id, outcome));
         self.signal();
@@ -120,7 +123,7 @@ impl Queue {
 
     /// Wait up to `timeout` (None = forever) for the first message, then take what is ready, up
     /// to `cap` events; a wake ends the batch.
-    fn take(&self, timeout: Option<Duration>, cap: usize) -> Vec<(u64, Result<Response, Error>)> {
+    fn take(&self, timeout: Option<Duration>, cap: usize) -> Vec<(u64, Outcome)> {
         self.reset_signal();
         let first = match timeout {
             None => self.rx.recv().ok(),

@@ -2,16 +2,13 @@
 //!
 //! `tailrace_send` and `tailrace_send_cb` submit on the caller's thread (validation and the
 //! call's place in submission order, which order keys and flush follow) through the core's
-//! `Client::spawn`, keep the call's abort handle under its id for `tailrace_cancel`, and spawn a
-//! small task on the runtime that waits for the call and delivers its outcome.
+//! `Client::submit`, then spawn one task on the runtime that runs the call and delivers its
+//! outcome, and keep that task's abort handle under the call's id for `tailrace_cancel`.
 
 use std::ffi::c_void;
-use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
-use tailrace_core::{runtime, Call, Error, Request, Response};
+use tailrace_core::{runtime, Error, Request, Response};
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_out, Fail};
 use crate::client::{tailrace_client, Shared};
@@ -47,8 +44,18 @@ struct UserData(*mut c_void);
 // SAFETY: tailrace never dereferences it; the callback's contract is to accept any thread.
 unsafe impl Send for UserData {}
 
+/// How a call ended, as the binding sees it.
+pub(crate) enum Outcome {
+    /// The call ran to its end: a response or the core's error.
+    Done(Result<Response, Error>),
+    /// `tailrace_cancel` dropped it.
+    Cancelled,
+    /// The call's code panicked (a bug).
+    Panicked,
+}
+
 impl Sink {
-    fn deliver(self, id: u64, outcome: Result<Response, Error>) {
+    fn deliver(self, id: u64, outcome: Outcome) {
         match self {
             Sink::Queue(q) => q.post(id, outcome),
             Sink::Callback(cb, data) => {
@@ -61,6 +68,11 @@ impl Sink {
 }
 
 /// Submit `request` as call `id` of `client` and arrange for its outcome to reach `sink`.
+///
+/// One task per call both runs the call and delivers its outcome (spawning the call and a
+/// waiter separately would cost a second cross-thread wake-up per call). Cancel aborts that task:
+/// dropping the call inside it releases what the call held, and its [`Delivery`] guard reports
+/// the cancellation.
 fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result<(), Fail> {
     let mut pending = shared.pending(id);
     if pending.contains_key(&id) {
@@ -70,40 +82,51 @@ fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result
         ));
     }
     // The submission proper: on this thread, so submission order is the order sends return.
-    let call = shared.client.spawn(request);
-    let Some(abort) = call.abort_handle() else {
-        // Only calls refused at submission have no task to abort.
-        return Err(refused_now(call));
+    let call = shared.client.submit(request)?;
+    let delivery = Delivery {
+        id,
+        shared: shared.clone(),
+        sink: Some(sink),
     };
-    pending.insert(id, abort);
-    drop(pending);
-    let shared = shared.clone();
-    runtime::handle().spawn(async move {
+    let task = runtime::handle().spawn(async move {
         let outcome = call.await;
-        shared.pending(id).remove(&id);
-        sink.deliver(id, outcome);
+        delivery.deliver(outcome);
     });
+    // Still under the shard's lock: the task's own removal waits for this insert.
+    pending.insert(id, task.abort_handle());
     Ok(())
 }
 
-/// The error of a call refused at submission (its future is ready at once).
-fn refused_now(call: Call) -> Fail {
-    const VTABLE: RawWakerVTable = RawWakerVTable::new(
-        |_| RawWaker::new(std::ptr::null(), &VTABLE),
-        |_| {},
-        |_| {},
-        |_| {},
-    );
-    // SAFETY: a waker whose functions do nothing; it is never woken anyway.
-    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) };
-    let mut call = pin!(call);
-    match call.as_mut().poll(&mut Context::from_waker(&waker)) {
-        Poll::Ready(Err(e)) => Fail::from(e),
-        // Not reachable with the core's `spawn`; kept as a clear error rather than a panic.
-        _ => Fail::new(
-            tailrace_result::TAILRACE_E_INTERNAL,
-            "internal error in tailrace (a bug): a call refused at submission was not ready",
-        ),
+/// Delivers a call's outcome exactly once: from the task when the call ends, or from `drop` when
+/// the task is aborted (`tailrace_cancel`) or the call panicked.
+struct Delivery {
+    id: u64,
+    shared: Arc<Shared>,
+    sink: Option<Sink>,
+}
+
+impl Delivery {
+    fn deliver(mut self, outcome: Result<Response, Error>) {
+        self.finish(Outcome::Done(outcome));
+    }
+
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(sink) = self.sink.take() {
+            // Forget the id first: once the event is out, the id may be used again.
+            self.shared.pending(self.id).remove(&self.id);
+            sink.deliver(self.id, outcome);
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        let outcome = if std::thread::panicking() {
+            Outcome::Panicked
+        } else {
+            Outcome::Cancelled
+        };
+        self.finish(outcome);
     }
 }
 
@@ -236,7 +259,9 @@ pub unsafe extern "C" fn tailrace_cancel(
 ) -> tailrace_result {
     boundary::result(|| {
         let client = unsafe { arg_ref(client, "client") }?;
-        match client.shared.pending(id).get(&id) {
+        // Abort outside the lock: the call's delivery takes the same lock to forget its id.
+        let abort = client.shared.pending(id).get(&id).cloned();
+        match abort {
             Some(abort) => {
                 abort.abort();
                 Ok(())

@@ -4,7 +4,8 @@
 //! Rules it keeps:
 //! - `hedge_delay_ms` 0 starts all attempts at once (KrakenD's `concurrent_calls`). With a delay,
 //!   attempt i+1 starts when no attempt has succeeded after the delay, or at once when an attempt
-//!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency.
+//!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency
+//!   (raised when the budget could not pay for hedging at it: see [`delay`]).
 //! - Success is an answer whose status is not in the failure set (`retry_on_status`, default
 //!   5xx); connection errors and timeouts are failures; 4xx is an answer and wins.
 //! - `hedge_max_extra_load` caps extra attempts ÷ calls; past it no hedge is sent, and attempts
@@ -71,7 +72,11 @@ impl Hedger {
     pub(crate) fn new(config: &Config) -> Hedger {
         Hedger {
             policy: Policy::new(config),
-            delay: Delay::new(config.hedge_delay, config.hedge_percentile),
+            delay: Delay::new(
+                config.hedge_delay,
+                config.hedge_percentile,
+                config.hedge_max_extra_load,
+            ),
             budget: Budget::new(config.hedge_max_extra_load),
             hedges_sent: AtomicU64::new(0),
             hedges_won: AtomicU64::new(0),

@@ -29,6 +29,9 @@ pub(super) struct Running<'a> {
 }
 
 /// What happened next.
+// One `Event` exists per attempt completion and is matched at once; boxing the large variant
+// would cost an allocation per attempt to save a move of a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Event<'a> {
     /// An attempt finished (its slot is released when this is dropped).
     Finished(Running<'a>, Result<Answer>),

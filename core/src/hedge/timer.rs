@@ -54,6 +54,8 @@ impl Ord for Due {
 struct State {
     heap: BinaryHeap<Reverse<Due>>,
     seq: u64,
+    /// When the thread will wake by itself (None: only when notified).
+    wakes_at: Option<Instant>,
 }
 
 struct TimerThread {
@@ -102,9 +104,20 @@ impl TimerThread {
                     }
                 }
             }
-            state = match state.heap.peek() {
-                Some(Reverse(due)) => {
-                    let wait = due.at.saturating_duration_since(Instant::now());
+            // Most sleeps are dropped before they are due (the call answered first): drop those
+            // from the top now so the thread sleeps until the next live one instead of waking
+            // once per call for nothing.
+            while state
+                .heap
+                .peek()
+                .is_some_and(|Reverse(d)| d.entry.cancelled.load(Ordering::Acquire))
+            {
+                state.heap.pop();
+            }
+            state.wakes_at = state.heap.peek().map(|Reverse(d)| d.at);
+            state = match state.wakes_at {
+                Some(at) => {
+                    let wait = at.saturating_duration_since(Instant::now());
                     self.cv
                         .wait_timeout(state, wait)
                         .unwrap_or_else(|p| p.into_inner())
@@ -119,9 +132,11 @@ impl TimerThread {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         state.seq += 1;
         let seq = state.seq;
-        let earliest = state.heap.peek().is_none_or(|Reverse(d)| at < d.at);
+        // Wake the thread only when it would otherwise sleep past this deadline.
+        let sooner = state.wakes_at.is_none_or(|w| at < w);
         state.heap.push(Reverse(Due { at, seq, entry }));
-        if earliest {
+        if sooner {
+            state.wakes_at = Some(at);
             self.cv.notify_one();
         }
     }

@@ -1,36 +1,246 @@
-//! The order gate (DESIGN.md, "Ordering"): calls with the same `order_key` run one at a time in
-//! submission order; a `flush` call waits for every earlier call; everything else never waits.
+//! The order gate (DESIGN.md, "Ordering"):
 //!
-//! Stage before: submission (the ticket is taken synchronously in `Client::send`). Stage after:
-//! the limiter — a call never holds a limiter slot while it waits for its turn here.
+//! - Every call gets a sequence number when it is submitted ([`Gate::submit`], called
+//!   synchronously by `Client::send`), so submission order is the order the submit calls return.
+//! - A call with order key K starts only after every earlier call with key K has completed —
+//!   success, failure, timeout, rejection or cancellation all count as completed.
+//! - A call with `flush` starts only after every earlier call has completed. Calls submitted after
+//!   it do not start before it starts; once it has started they may run beside it, except those
+//!   with its order key, which wait for it to complete.
+//! - Calls with no key and no flush never wait on other keys: no head-of-line blocking.
+//! - A call cancelled while it waits gives up its place without letting a later same-key call
+//!   overtake an earlier one that is still running.
 //!
-//! NOTE: placeholder until the "limits" issue lands: every ticket's turn comes at once.
+//! "Starts" means: leaves the gate. A flush counts as started once it also holds its limiter
+//! slot ([`Ticket::started`]), so calls after it queue behind it at the limiter too. "Completed"
+//! means its [`Ticket`] was dropped, which happens however the call ends.
+//!
+//! The parts, one job each: [`key_chain`] (per-key FIFO chains; a key with nothing pending has
+//! none) and [`flush`] (flush barriers as epochs of the submission sequence). One lock covers
+//! both, since a flush depends on every key; it is held for a few map operations per call.
+//!
+//! Stage before: submission. Stage after: the limiter — a call never holds a limiter slot while
+//! it waits for its turn here.
+
+mod flush;
+mod key_chain;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use crate::stats::Stats;
 
-/// Hands out tickets in submission order.
-#[derive(Debug, Default)]
-pub(crate) struct Gate {}
+use flush::Epochs;
+use key_chain::{KeyChains, Link};
 
-/// A call's place in submission order. Dropping it (completion, error or cancel) passes the turn.
+/// How the gate tells one waiting call that it may start.
+#[derive(Debug, Default)]
+struct Wake {
+    /// Set (under the gate's lock) when the call may start; never unset.
+    ready: AtomicBool,
+    notify: Notify,
+}
+
+/// Everything the gate knows, under one lock.
+#[derive(Debug, Default)]
+struct Book {
+    next_seq: u64,
+    chains: KeyChains,
+    epochs: Epochs,
+    /// Calls held now by a key or a flush.
+    waiting: u64,
+    /// Flush calls that had to wait for earlier calls.
+    flush_waits: u64,
+}
+
+impl Book {
+    /// Tell each call it may start (at most once each).
+    fn signal(&mut self, woken: Vec<Arc<Wake>>) {
+        for w in woken {
+            if !w.ready.swap(true, Ordering::Release) {
+                self.waiting -= 1;
+                w.notify.notify_one();
+            }
+        }
+    }
+
+    /// A call became the head of its key chain: it may start unless a flush still holds it.
+    fn promote(&mut self, head: Link, woken: &mut Vec<Arc<Wake>>) {
+        // A flush waits for every earlier call, so the flush rule alone decides when it starts.
+        let (false, Some(wake)) = (head.flush, head.wake) else {
+            return;
+        };
+        if self.epochs.is_open(head.epoch) {
+            woken.push(wake);
+        } else {
+            self.epochs.park(head.epoch, wake);
+        }
+    }
+}
+
+/// Hands out tickets in submission order and decides when each may start.
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    book: Arc<Mutex<Book>>,
+}
+
+/// A call's place in submission order. Dropping it — the call completed, failed, timed out, was
+/// rejected or was cancelled, waiting or running — passes its turn on.
 #[derive(Debug)]
-pub(crate) struct Ticket {}
+pub(crate) struct Ticket {
+    book: Arc<Mutex<Book>>,
+    seq: u64,
+    key: Option<Arc<str>>,
+    flush: bool,
+    epoch: u64,
+    /// `None` when the call could start at once.
+    wake: Option<Arc<Wake>>,
+    started: bool,
+}
 
 impl Gate {
     pub(crate) fn new() -> Gate {
-        Gate {}
+        Gate::default()
     }
 
     /// Take a place in submission order; called synchronously by `Client::send`.
-    pub(crate) fn submit(&self, _order_key: Option<&str>, _flush: bool) -> Ticket {
-        Ticket {}
+    pub(crate) fn submit(&self, order_key: Option<&str>, flush: bool) -> Ticket {
+        let order_key = order_key.filter(|k| !k.is_empty());
+        let mut book = lock(&self.book);
+        let seq = book.next_seq;
+        book.next_seq += 1;
+        let mut woken = Vec::new();
+        let (epoch, wake, key);
+        if flush {
+            let w = Arc::new(Wake::default());
+            book.waiting += 1;
+            epoch = book.epochs.begin_flush(w.clone());
+            key = order_key.map(|k| book.chains.push(k, link(seq, epoch, true, Some(&w))));
+            book.epochs.settle(&mut woken);
+            if !woken.iter().any(|x| Arc::ptr_eq(x, &w)) {
+                book.flush_waits += 1;
+            }
+            wake = Some(w);
+        } else {
+            epoch = book.epochs.join();
+            let open = book.epochs.is_open(epoch);
+            let head = order_key.is_none_or(|k| book.chains.is_free(k));
+            // A call that may start now needs no wake-up.
+            wake = (!(open && head)).then(|| {
+                book.waiting += 1;
+                Arc::new(Wake::default())
+            });
+            if let (true, Some(w)) = (head, &wake) {
+                book.epochs.park(epoch, w.clone());
+            }
+            key = order_key.map(|k| book.chains.push(k, link(seq, epoch, false, wake.as_ref())));
+        }
+        book.signal(woken);
+        Ticket {
+            book: self.book.clone(),
+            seq,
+            key,
+            flush,
+            epoch,
+            wake,
+            started: false,
+        }
     }
 
     /// Fill the gate's numbers into a snapshot.
-    pub(crate) fn fill(&self, _stats: &mut Stats) {}
+    pub(crate) fn fill(&self, stats: &mut Stats) {
+        let book = lock(&self.book);
+        stats.waiting_for_order = book.waiting;
+        stats.flush_waits = book.flush_waits;
+    }
+
+    /// Order keys with a call pending (for tests of the idle-key rule).
+    #[cfg(test)]
+    fn keys_pending(&self) -> usize {
+        lock(&self.book).chains.len()
+    }
+}
+
+fn link(seq: u64, epoch: u64, flush: bool, wake: Option<&Arc<Wake>>) -> Link {
+    Link {
+        seq,
+        epoch,
+        flush,
+        wake: wake.cloned(),
+    }
 }
 
 impl Ticket {
-    /// Wait until this call may start.
-    pub(crate) async fn wait(&mut self) {}
+    /// The call's sequence number (submission order, from 0 per client).
+    #[cfg(test)]
+    fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Whether this call may start now (its turn has come, or it never had to wait).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.wake
+            .as_ref()
+            .is_none_or(|w| w.ready.load(Ordering::Acquire))
+    }
+
+    /// Wait until this call may start. Cancel-safe: dropping the future (or the ticket) gives the
+    /// place up.
+    pub(crate) async fn wait(&mut self) {
+        let Some(w) = &self.wake else { return };
+        // `notify_one` stores a permit when nobody waits yet, so no wake-up is lost.
+        while !w.ready.load(Ordering::Acquire) {
+            w.notify.notified().await;
+        }
+    }
+
+    /// The call has started (it holds its limiter slot). For a flush, calls submitted after it
+    /// may now start beside it.
+    pub(crate) fn started(&mut self) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        if self.flush {
+            let mut book = lock(&self.book);
+            let mut woken = Vec::new();
+            book.epochs.flush_started(self.epoch, &mut woken);
+            book.signal(woken);
+        }
+    }
 }
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut book = lock(&self.book);
+        let mut woken = Vec::new();
+        if let Some(w) = &self.wake {
+            // Still waiting: it gives up its place (and is no longer counted as waiting).
+            if !w.ready.swap(true, Ordering::Relaxed) {
+                book.waiting -= 1;
+            }
+        }
+        if let Some(key) = &self.key {
+            if let Some(head) = book.chains.leave(key, self.seq) {
+                book.promote(head, &mut woken);
+            }
+        }
+        if self.flush && !self.started {
+            book.epochs.flush_gone(self.epoch, &mut woken);
+        } else {
+            book.epochs.complete(self.epoch, &mut woken);
+        }
+        book.signal(woken);
+    }
+}
+
+/// The gate's books stay consistent under the lock (no update can panic halfway), so a poisoned
+/// lock is used as is.
+fn lock(m: &Mutex<Book>) -> MutexGuard<'_, Book> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,11 +4,13 @@
 //! ```text
 //! loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)
 //!         [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]
-//!         [--client tailrace|hyper] [--variant NAME] [--warmup N]
+//!         [--client tailrace|hyper|tower-hedge] [--variant NAME] [--warmup N]
 //! ```
 //!
 //! `--client hyper` runs the same loop over a raw hyper-util pooled client (the baseline the
-//! transport benchmark compares against); tailrace options are refused there.
+//! transport benchmark compares against); `--client tower-hedge` runs it over that same client
+//! wrapped in `tower::hedge` at p95 (the baseline the hedging benchmark compares against).
+//! Neither takes tailrace options.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -25,6 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 enum Which {
     Tailrace,
     Hyper,
+    TowerHedge,
 }
 
 #[derive(Debug)]
@@ -46,7 +49,7 @@ struct Args {
 fn usage() -> &'static str {
     "usage: loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)\n\
      \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]\n\
-     \x20      [--client tailrace|hyper] [--variant NAME] [--warmup N]"
+     \x20      [--client tailrace|hyper|tower-hedge] [--variant NAME] [--warmup N]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,7 +99,12 @@ fn parse_args() -> Result<Args, String> {
                 a.client = match val(&mut p)?.to_string_lossy().as_ref() {
                     "tailrace" => Which::Tailrace,
                     "hyper" => Which::Hyper,
-                    other => return Err(format!("--client: `{other}` is not tailrace or hyper")),
+                    "tower-hedge" => Which::TowerHedge,
+                    other => {
+                        return Err(format!(
+                            "--client: `{other}` is not tailrace, hyper or tower-hedge"
+                        ))
+                    }
                 }
             }
             Long("variant") => a.variant = val(&mut p)?.to_string_lossy().into_owned(),
@@ -120,7 +128,7 @@ fn parse_args() -> Result<Args, String> {
     if a.order_keys == Some(0) || a.flush_every == Some(0) {
         return Err("--order-keys and --flush-every must be at least 1".into());
     }
-    if a.client == Which::Hyper
+    if a.client != Which::Tailrace
         && (!a.sets.is_empty()
             || a.order_keys.is_some()
             || a.flush_every.is_some()
@@ -128,8 +136,8 @@ fn parse_args() -> Result<Args, String> {
             || a.hosts.is_some())
     {
         return Err(
-            "--client hyper takes only --url, --concurrency, --requests/--duration, \
-                    --variant and --warmup (it has no tailrace options)"
+            "--client hyper and tower-hedge take only --url, --concurrency, \
+                    --requests/--duration, --variant and --warmup (they have no tailrace options)"
                 .into(),
         );
     }
@@ -280,6 +288,111 @@ async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
     }
 }
 
+/// Attempts sent by the tower-hedge service (originals and hedges), for the `attempts` field.
+static TOWER_ATTEMPTS: AtomicU64 = AtomicU64::new(0);
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+type OneAttempt = tower::util::BoxCloneSyncService<http::Uri, bool, std::io::Error>;
+/// `tower::hedge::Hedge` is not `Clone`; its histogram must be shared by every worker, so the
+/// workers share one under a lock held only for `ready` + `call` (not while the call runs).
+type TowerHedge = Arc<tokio::sync::Mutex<tower::hedge::Hedge<OneAttempt, HedgeAll>>>;
+
+/// tower::hedge's policy: every request may be hedged (GET), always allowed (tower has no budget
+/// of its own; a user would add one by hand).
+#[derive(Clone)]
+struct HedgeAll;
+
+impl tower::hedge::Policy<http::Uri> for HedgeAll {
+    fn clone_request(&self, req: &http::Uri) -> Option<http::Uri> {
+        Some(req.clone())
+    }
+    fn can_retry(&self, _req: &http::Uri) -> bool {
+        true
+    }
+}
+
+/// The raw hyper-util client as a tower service (whole body read, like every other client here),
+/// under `tower::hedge` at p95 with tailrace's window (2 s) and minimum sample count (100).
+fn tower_hedge_service(raw: Raw) -> TowerHedge {
+    let one = tower::service_fn(move |uri: http::Uri| {
+        let raw = raw.clone();
+        let attempt: BoxFuture<Result<bool, std::io::Error>> = Box::pin(async move {
+            TOWER_ATTEMPTS.fetch_add(1, Relaxed);
+            let req = http::Request::get(uri)
+                .body(Full::new(Bytes::new()))
+                .map_err(std::io::Error::other)?;
+            let resp = raw.request(req).await.map_err(std::io::Error::other)?;
+            let status = resp.status();
+            resp.into_body()
+                .collect()
+                .await
+                .map_err(std::io::Error::other)?;
+            if status.is_server_error() {
+                // Like tailrace's default failure set: a 5xx is not an answer worth winning.
+                return Err(std::io::Error::other(format!("status {status}")));
+            }
+            Ok(status.is_success())
+        });
+        attempt
+    });
+    let one = OneAttempt::new(one);
+    Arc::new(tokio::sync::Mutex::new(tower::hedge::Hedge::new(
+        one,
+        HedgeAll,
+        100,
+        0.95,
+        Duration::from_secs(2),
+    )))
+}
+
+async fn run_tower_hedge(a: Arc<Args>, svc: TowerHedge, shared: Arc<Shared>) {
+    use tower::{Service, ServiceExt};
+    let uri: http::Uri = a.url.parse().expect("checked in main");
+    let mut workers = Vec::new();
+    for _ in 0..a.concurrency {
+        let (svc, shared, uri) = (svc.clone(), shared.clone(), uri.clone());
+        workers.push(tokio::spawn(async move {
+            while shared.take().is_some() {
+                let started = Instant::now();
+                let call = {
+                    let mut svc = svc.lock().await;
+                    match svc.ready().await {
+                        Ok(svc) => Some(svc.call(uri.clone())),
+                        Err(_) => None,
+                    }
+                };
+                let ok = match call {
+                    Some(call) => matches!(call.await, Ok(true)),
+                    None => false,
+                };
+                shared.record(started, ok);
+            }
+        }));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+/// CPU time (user + system) this process has used so far.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The client a run drives.
+#[derive(Clone)]
+enum Runner {
+    Tailrace(tailrace::Client),
+    Hyper(Raw),
+    TowerHedge(Raw),
+}
+
 fn main() -> ExitCode {
     let a = match parse_args() {
         Ok(a) => Arc::new(a),
@@ -288,7 +401,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (handle, tailrace_client, raw) = match a.client {
+    let (handle, runner) = match a.client {
         Which::Tailrace => {
             let mut b = tailrace::Client::builder();
             if let Some(h) = &a.hosts {
@@ -298,20 +411,20 @@ fn main() -> ExitCode {
                 b = b.set(k, v);
             }
             match b.build() {
-                Ok(c) => (tailrace::runtime::handle(), Some(c), None),
+                Ok(c) => (tailrace::runtime::handle(), Runner::Tailrace(c)),
                 Err(e) => {
                     eprintln!("loadgen: {e}");
                     return ExitCode::from(2);
                 }
             }
         }
-        Which::Hyper => {
+        Which::Hyper | Which::TowerHedge => {
             if a.url
                 .parse::<http::Uri>()
                 .map(|u| u.scheme_str() != Some("http"))
                 .unwrap_or(true)
             {
-                eprintln!("loadgen: --client hyper needs a full http:// --url");
+                eprintln!("loadgen: --client hyper/tower-hedge needs a full http:// --url");
                 return ExitCode::from(2);
             }
             // The same thread count tailrace's runtime would use, for a like-for-like comparison.
@@ -326,28 +439,53 @@ fn main() -> ExitCode {
                 let _e = h.enter();
                 raw_client()
             };
-            (h, None, Some(raw))
+            let runner = match a.client {
+                Which::Hyper => Runner::Hyper(raw),
+                _ => Runner::TowerHedge(raw),
+            };
+            (h, runner)
         }
+    };
+    // tower::hedge keeps its histogram inside the service, so one service serves every run
+    // (warm-up included), like tailrace's client does.
+    let tower_svc = match &runner {
+        Runner::TowerHedge(raw) => {
+            let _e = handle.enter();
+            Some(tower_hedge_service(raw.clone()))
+        }
+        _ => None,
     };
 
     let run = |shared: Arc<Shared>| {
-        let (a, c, r) = (a.clone(), tailrace_client.clone(), raw.clone());
+        let (a, runner, tower_svc) = (a.clone(), runner.clone(), tower_svc.clone());
         handle.block_on(async move {
-            match (c, r) {
-                (Some(c), _) => run_tailrace(a, c, shared).await,
-                (_, Some(r)) => run_hyper(a, r, shared).await,
-                _ => unreachable!(),
+            match (runner, tower_svc) {
+                (Runner::Tailrace(c), _) => run_tailrace(a, c, shared).await,
+                (Runner::Hyper(r), _) => run_hyper(a, r, shared).await,
+                (Runner::TowerHedge(_), Some(svc)) => run_tower_hedge(a, svc, shared).await,
+                (Runner::TowerHedge(_), None) => unreachable!("built above"),
             }
         })
+    };
+    let tailrace_client = match &runner {
+        Runner::Tailrace(c) => Some(c.clone()),
+        _ => None,
     };
     if a.warmup > 0 {
         run(new_shared(Some(a.warmup), None));
     }
-    let attempts_before = tailrace_client.as_ref().map_or(0, |c| c.stats().attempts);
+    // Counters are cumulative; the warm-up's share is subtracted from what is reported.
+    let before = tailrace_client.as_ref().map(|c| c.stats());
+    let attempts_before = match &before {
+        Some(s) => s.attempts,
+        None => TOWER_ATTEMPTS.load(Relaxed),
+    };
     let shared = new_shared(a.requests, a.duration);
+    let cpu_before = process_cpu();
     let started = Instant::now();
     run(shared.clone());
     let secs = started.elapsed().as_secs_f64();
+    let cpu = process_cpu().saturating_sub(cpu_before);
 
     let done = shared.done.load(Relaxed);
     let h = shared.hist.lock().unwrap();
@@ -358,12 +496,17 @@ fn main() -> ExitCode {
             h.value_at_quantile(p)
         }
     };
-    let attempts = match &tailrace_client {
-        Some(c) => c.stats().attempts - attempts_before,
-        None => done,
+    let attempts = match (&tailrace_client, &tower_svc) {
+        (Some(c), _) => c.stats().attempts - attempts_before,
+        (_, Some(_)) => TOWER_ATTEMPTS.load(Relaxed) - attempts_before,
+        _ => done,
     };
-    let line = serde_json::json!({
-        "client": match a.client { Which::Tailrace => "tailrace", Which::Hyper => "hyper-util" },
+    let mut line = serde_json::json!({
+        "client": match a.client {
+            Which::Tailrace => "tailrace",
+            Which::Hyper => "hyper-util",
+            Which::TowerHedge => "tower-hedge",
+        },
         "variant": a.variant,
         "concurrency": a.concurrency,
         "requests": done,
@@ -375,7 +518,18 @@ fn main() -> ExitCode {
         "p999_us": q(0.999),
         "max_us": h.max(),
         "attempts": attempts,
+        // Client-side CPU (user + system, this process) per call: what the client costs.
+        "cpu_us_per_call": if done == 0 { 0.0 } else {
+            (cpu.as_secs_f64() * 1e7 / done as f64).round() / 10.0
+        },
     });
+    if let (Some(c), Some(b)) = (&tailrace_client, &before) {
+        let s = c.stats();
+        line["hedges_sent"] = (s.hedges_sent - b.hedges_sent).into();
+        line["hedges_won"] = (s.hedges_won - b.hedges_won).into();
+        line["hedges_skipped_budget"] = (s.hedges_skipped_budget - b.hedges_skipped_budget).into();
+        line["hedge_delay_us"] = s.hedge_delay_us.into();
+    }
     println!("{line}");
     ExitCode::SUCCESS
 }

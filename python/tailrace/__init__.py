@@ -1,0 +1,58 @@
+"""tailrace: outbound HTTP calls that are fast at the tail and safe for the backends they hit.
+
+Hedged calls across hosts, per-key concurrency limits with bounded FIFO queues, and keyed
+ordering with flush barriers, on one background runtime shared by every client in the process.
+Documentation for every class and keyword is in ``__init__.pyi`` (what editors show).
+"""
+
+from typing import Mapping, Sequence, Tuple, Union
+
+from ._native import Request, Response, __version__
+from ._client import AsyncClient, Client
+from .errors import (
+    AllAttemptsFailed,
+    AttemptFailure,
+    Cancelled,
+    ClientClosed,
+    ConnectError,
+    HTTPStatusError,
+    InvalidOption,
+    InvalidRequest,
+    LimitQueueFull,
+    LimitTimeout,
+    ProtocolError,
+    ResponseTooLarge,
+    TailraceError,
+    Timeout,
+    TLSError,
+)
+
+Headers = Union[Mapping[str, str], Sequence[Tuple[str, str]]]
+Content = Union[bytes, bytearray, str]
+Result = Union[Response, TailraceError]
+
+__all__ = [
+    "__version__",
+    "Client",
+    "AsyncClient",
+    "Request",
+    "Response",
+    "TailraceError",
+    "InvalidOption",
+    "InvalidRequest",
+    "ConnectError",
+    "TLSError",
+    "Timeout",
+    "ProtocolError",
+    "ResponseTooLarge",
+    "LimitQueueFull",
+    "LimitTimeout",
+    "AllAttemptsFailed",
+    "AttemptFailure",
+    "HTTPStatusError",
+    "Cancelled",
+    "ClientClosed",
+    "Headers",
+    "Content",
+    "Result",
+]

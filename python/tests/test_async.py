@@ -1,0 +1,148 @@
+"""AsyncClient: the same calls awaited, 10,000 at once, cancel reaching the runtime, many loops."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Coroutine, TypeVar
+
+import pytest
+
+import tailrace
+from conftest import Testbed
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def test_every_verb_and_argument_awaited(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            for verb in ["get", "head", "options", "delete", "post", "put", "patch"]:
+                r = await getattr(ac, verb)("/__echo")
+                assert r.status == 200
+            r = await ac.post("/__echo", headers={"x-a": "1"}, content=b"body", order_key="k", flush=True,
+                              limit_key="l", idempotent=True, timeout_ms=5000)
+            e = r.json()
+            assert e["headers"]["x-a"] == "1" and e["body"] == "body"
+            r = await ac.request("PUT", "/__echo", content="s")
+            assert r.json()["method"] == "PUT"
+            assert (await ac.send(tailrace.Request("GET", "/x"))).status == 200
+            assert ac.stats()["calls"] == 10
+        assert ac.closed
+
+    run(main())
+
+
+def test_errors_are_raised_on_await(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            with pytest.raises(tailrace.Timeout):
+                await ac.get("/x?delay_ms=5000", timeout_ms=20)
+            with pytest.raises(tailrace.InvalidRequest):
+                await ac.get("ftp://x/")
+            with pytest.raises(TypeError, match="content"):
+                await ac.post("/x", content=5)  # type: ignore[arg-type]
+        with pytest.raises(tailrace.ClientClosed):
+            await ac.get("/x")
+
+    run(main())
+
+
+def test_gather_of_10000_calls(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url], http2_prior_knowledge=True) as ac:
+            rs = await asyncio.gather(*(ac.get(f"/g?i={i}") for i in range(10_000)))
+        assert len(rs) == 10_000
+        assert all(r.status == 200 for r in rs)
+
+    run(main())
+    assert testbed.wait_idle()["requests"] == 10_000
+
+
+def test_send_many_awaited_keeps_list_order(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            reqs = [tailrace.Request("GET", f"/__echo?i={i}&delay_ms={20 - i}") for i in range(20)]
+            reqs.append(tailrace.Request("GET", "ftp://bad/"))
+            results = await ac.send_many(reqs)
+        assert [r.json()["query"].split("&")[0] for r in results[:20]] == [f"i={i}" for i in range(20)]  # type: ignore[union-attr]
+        assert isinstance(results[20], tailrace.InvalidRequest)
+
+    run(main())
+
+
+def test_cancelling_the_task_cancels_the_call_in_the_runtime(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            task = asyncio.ensure_future(ac.get("/slow?delay_ms=30000", headers={"x-key": "cancel-me"}))
+            while testbed.stats(events=False)["in_flight"] == 0:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The cancel reached the testbed: the request's connection was dropped.
+            s = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: testbed.wait_for(lambda s: s["in_flight"] == 0))
+            kinds = [e["event"] for e in s["events"] if e["key"] == "cancel-me"]
+            assert kinds == ["start", "cancel"]
+            assert ac.stats()["errors"].get("cancelled") == 1
+
+    run(main())
+
+
+def test_cancelling_a_submitted_future_cancels_the_call(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            fut = ac.submit(tailrace.Request("GET", "/slow?delay_ms=30000", headers={"x-key": "f"}))
+            while testbed.stats(events=False)["in_flight"] == 0:
+                await asyncio.sleep(0.01)
+            fut.cancel()
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: testbed.wait_for(lambda s: [e["event"] for e in s["events"]] == ["start", "cancel"]))
+
+    run(main())
+
+
+@pytest.mark.usefixtures("needs_limiter")
+def test_cancel_while_the_limiter_is_full_gives_the_slot_back(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url], max_count=1, max_queue=1,
+                                        queue_timeout_ms=20000) as ac:
+            holder = asyncio.ensure_future(ac.get("/hold?delay_ms=30000", headers={"x-key": "holder"}))
+            while testbed.stats(events=False)["in_flight"] == 0:
+                await asyncio.sleep(0.01)
+            waiter = asyncio.ensure_future(ac.get("/waiter", headers={"x-key": "waiter"}))
+            await asyncio.sleep(0.05)
+            assert ac.stats()["queued"] == 1
+            # The queue is full: a third call is rejected at once.
+            with pytest.raises(tailrace.LimitQueueFull):
+                await ac.get("/third")
+            holder.cancel()
+            # The waiter gets the freed slot well before its 20 s queue timeout.
+            r = await waiter
+            assert r.status == 200
+            s = ac.stats()
+            assert (s["in_flight"], s["queued"]) == (0, 0)
+
+    run(main())
+
+
+def test_one_client_serves_several_event_loops(testbed: Testbed) -> None:
+    ac = tailrace.AsyncClient(hosts=[testbed.url])
+
+    async def one() -> int:
+        return (await ac.get("/x")).status
+
+    assert run(one()) == 200
+    assert run(one()) == 200  # a new loop: a new bridge
+    ac.close()
+
+
+def test_submit_without_a_running_loop_is_an_error(testbed: Testbed) -> None:
+    ac = tailrace.AsyncClient(hosts=[testbed.url])
+    with pytest.raises(RuntimeError, match="loop"):
+        ac.submit(tailrace.Request("GET", "/x"))
+    ac.close()

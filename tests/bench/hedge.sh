@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Hedging benchmark, every number from one run on this machine:
+#  1. tail: a testbed where 1% of answers take 100 ms and the rest 1 ms; closed loop, concurrency
+#     16, N calls each: tailrace plain; tower::hedge at p95 (loadgen --client tower-hedge);
+#     tailrace adaptive (p95, 5% budget); tailrace adaptive capped at the extra load tower used,
+#     so the p99.9 comparison is at no more extra load than tower's.
+#  2. errors: 10% of answers 503; plain vs 3 copies at once (KrakenD) — failed calls.
+#  3. overhead: the fast testbed; concurrent_calls=1 vs concurrent_calls=2 with a delay that never
+#     fires — client CPU per call, the hedger's cost when it does not hedge.
+#  4. timer: how late a hedge goes out, tokio's timer vs tailrace's (examples/timer_precision.rs).
+# Usage: bash tests/bench/hedge.sh [calls-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-30000}
+WARMUP=12000   # over one 2 s histogram window, so tower::hedge has data to hedge with too
+cargo build --release -q -p tailrace-testbed
+cargo build --release -q -p tailrace --example timer_precision
+bin=target/release
+out=$(mktemp)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$out" "$out".*' EXIT
+
+# start_testbed NAME ARGS... : sets $url_NAME
+start_testbed() {
+  local name=$1; shift
+  "$bin/testbed" --port 0 "$@" > "$out.$name" &
+  pids+=($!)
+  until [ -s "$out.$name" ]; do sleep 0.05; done
+  printf -v "url_$name" 'http://127.0.0.1:%s/bench' "$(head -n1 "$out.$name")"
+}
+start_testbed tail --latency tail:0.01:1000:100000
+start_testbed errors --latency fixed:1000 --error-rate 0.1
+start_testbed fast
+
+lg() { "$bin/loadgen" --concurrency 16 "$@" | tee -a "$out"; }
+adaptive=(--set concurrent_calls=2 --set hedge_percentile=95)
+
+echo "--- 1. tail (1% 100 ms, rest 1 ms), concurrency 16, $N calls"
+lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-plain
+lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-tower --client tower-hedge
+lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive \
+  "${adaptive[@]}" --set hedge_max_extra_load=0.05
+tower_extra=$(python3 -c "
+import json,sys
+r=[json.loads(l) for l in open('$out') if '\"tail-tower\"' in l][-1]
+print(max(0.001, round(r['attempts']/r['requests']-1, 4)))")
+lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive-at-tower-load \
+  "${adaptive[@]}" --set hedge_max_extra_load="$tower_extra"
+
+echo "--- 2. errors (10% 503), concurrency 16, $N calls"
+lg --url "$url_errors" --requests "$N" --variant errors-plain
+lg --url "$url_errors" --requests "$N" --variant errors-3-at-once \
+  --set concurrent_calls=3 --set hedge_delay_ms=0 --set hedge_max_extra_load=
+
+echo "--- 3. hedger overhead when it does not hedge (fast testbed), 3 rounds"
+for r in 1 2 3; do
+  lg --url "$url_fast" --requests $((N * 3)) --warmup 2000 --variant overhead-off
+  lg --url "$url_fast" --requests $((N * 3)) --warmup 2000 --variant overhead-armed \
+    --set concurrent_calls=2 --set hedge_delay_ms=10000
+done
+
+python3 - "$out" <<'PY'
+import json, sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    if line.strip():
+        r = json.loads(line)
+        rows.setdefault(r["variant"], []).append(r)
+one = lambda v: rows[v][-1]
+ms = lambda us: f"{us / 1000:.2f}"
+extra = lambda r: 100.0 * (r["attempts"] / r["requests"] - 1)
+failed = lambda r: 100.0 * r["errors"] / r["requests"]
+print("\n1. tail            p50 ms  p99 ms  p99.9 ms  max ms  extra %  failed %")
+for v in ["tail-plain", "tail-tower", "tail-adaptive", "tail-adaptive-at-tower-load"]:
+    r = one(v)
+    print(f"{v:<28} {ms(r['p50_us']):>6} {ms(r['p99_us']):>7} {ms(r['p999_us']):>9} "
+          f"{ms(r['max_us']):>7} {extra(r):>8.2f} {failed(r):>9.3f}")
+plain, tower = one("tail-plain"), one("tail-tower")
+ad, adt = one("tail-adaptive"), one("tail-adaptive-at-tower-load")
+print(f"   plain p99.9 / adaptive p99.9          = {plain['p999_us'] / ad['p999_us']:.1f}   (target >= 10)")
+print(f"   adaptive extra attempts               = {extra(ad):.2f} %   (target <= 5)")
+print(f"   adaptive@tower-load p99.9 / tower p99.9 = {adt['p999_us'] / tower['p999_us']:.2f}"
+      f"   at {extra(adt):.2f} % vs tower's {extra(tower):.2f} % extra   (target <= 1.0)")
+ep, e3 = one("errors-plain"), one("errors-3-at-once")
+print(f"\n2. errors: failed calls plain {failed(ep):.2f} %, 3 copies at once {failed(e3):.3f} %"
+      f"   (target <= 0.2 %), extra attempts {extra(e3):.0f} %")
+off = statistics.median(r["cpu_us_per_call"] for r in rows["overhead-off"])
+armed = statistics.median(r["cpu_us_per_call"] for r in rows["overhead-armed"])
+print(f"\n3. client CPU per call: hedging off {off:.1f} µs, armed but not firing {armed:.1f} µs"
+      f" -> hedger overhead {armed - off:+.1f} µs   (target < 2)")
+PY
+
+echo; echo "--- 4. timer precision"
+"$bin/examples/timer_precision"

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Limits and ordering benchmark (issue "limits", "How we will measure it"), all in one run against
+# the testbed's fast mode:
+#  1. loadgen at concurrency 64: plain vs max_count=32,max_queue=1000 vs --order-keys 1000 vs both,
+#     alternating rounds (A B C D A B C D ...) so drift hits all; ratios of median rps to plain
+#     (target >= 0.95 each), and the testbed's max in-flight for the limited runs (= max_count).
+#  2. Order under load: loadgen with --order-keys and --flush-every; the testbed's start/finish log
+#     is checked: per key one at a time in submission order, and every flush after all before it.
+#  3. Memory: 1,000,000 calls, each with a new order key and limit key -> RSS growth (target < 10 MB).
+#  4. Fan-out: 1,000 calls submitted at once from one thread to a 10 ms backend, cold and warm,
+#     over pooled HTTP/1.1 and one h2c connection (target < 30 ms warm).
+# Usage: bash tests/bench/limits.sh [requests-per-run] [rounds] [memory-calls]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+N=${1:-40000}
+ROUNDS=${2:-3}
+MEM_CALLS=${3:-1000000}
+cargo build --release -q -p tailrace-testbed -p tailrace --bins --example limits_bench
+bin=target/release
+out=$(mktemp)
+portfile=$(mktemp)
+# A short event log for the throughput runs; the order proof gets its own testbed with a full log.
+"$bin/testbed" --port 0 --threads 1 --log-cap 1000 > "$portfile" &
+tb=$!
+tb2=""
+trap 'kill $tb $tb2 2>/dev/null || true; rm -f "$out" "$portfile" "$portfile.2"' EXIT
+until [ -s "$portfile" ]; do sleep 0.05; done
+base="http://127.0.0.1:$(head -n1 "$portfile")"
+
+stats() { python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]+"/__stats?events=0"))[sys.argv[2]])' "$base" "$1"; }
+reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1]+"/__reset", method="POST"))' "$base"; }
+
+echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ==="
+limit=(--set max_count=32 --set max_queue=1000)
+for r in $(seq "$ROUNDS"); do
+  for variant in plain limit keys both; do
+    case $variant in
+      plain) extra=() ;;
+      limit) extra=("${limit[@]}") ;;
+      keys)  extra=(--order-keys 1000) ;;
+      both)  extra=("${limit[@]}" --order-keys 1000) ;;
+    esac
+    "$bin/loadgen" --url "$base/fast" --concurrency 64 --requests "$N" --warmup 2000 \
+      --variant "$variant" ${extra[@]+"${extra[@]}"} | tee -a "$out"
+  done
+done
+# The fast testbed answers before the next request arrives, so it never has 32 at once: the
+# in-flight bound is shown by the same variants against 2 ms responses.
+for variant in plain limit keys both; do
+  case $variant in
+    plain) extra=() ;;
+    limit) extra=("${limit[@]}") ;;
+    keys)  extra=(--order-keys 1000) ;;
+    both)  extra=("${limit[@]}" --order-keys 1000) ;;
+  esac
+  reset
+  "$bin/loadgen" --url "$base/slow?delay_ms=2" --concurrency 64 --requests 3000 \
+    ${extra[@]+"${extra[@]}"} > /dev/null
+  echo "{\"variant\": \"$variant\", \"testbed_max_in_flight\": $(stats max_in_flight)}" | tee -a "$out"
+done
+# --limit-key: the bound applies to that key.
+reset
+"$bin/loadgen" --url "$base/slow?delay_ms=2" --concurrency 64 --requests 3000 \
+  --limit-key tenant-a --set max_count=8 > /dev/null
+echo "--limit-key tenant-a --set max_count=8: testbed max in-flight $(stats max_in_flight) (want 8)"
+python3 - "$out" <<'PY'
+import json, sys, statistics
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = [r for r in lines if "rps" in r]
+bound = {r["variant"]: r["testbed_max_in_flight"] for r in lines if "rps" not in r}
+med = lambda v, k: statistics.median(r[k] for r in rows if r["variant"] == v)
+plain = med("plain", "rps")
+print("\nvariant  median rps  ratio to plain  p99 us  errors  testbed max in-flight (2 ms run)")
+for v in ["plain", "limit", "keys", "both"]:
+    rps = med(v, "rps")
+    errs = sum(r["errors"] for r in rows if r["variant"] == v)
+    verdict = "" if v == "plain" else ("ok" if rps / plain >= 0.95 else "BELOW 0.95")
+    want = 32 if v in ("limit", "both") else 64
+    b = bound.get(v)
+    bv = f"{b} ({'= ' if b == want else 'NOT '}{'max_count' if want == 32 else 'concurrency'} {want})"
+    print(f"{v:<7}  {rps:>10.0f}  {rps/plain:>9.3f} {verdict:<10}  {med(v,'p99_us'):>6.0f}  {errs:>6}  {bv}")
+PY
+
+echo
+echo "=== 2. order under load: loadgen --order-keys 50 --flush-every 500, checked from the testbed log ==="
+"$bin/testbed" --port 0 --threads 1 --log-cap 1000000 > "$portfile.2" &
+tb2=$!
+until [ -s "$portfile.2" ]; do sleep 0.05; done
+base2="http://127.0.0.1:$(head -n1 "$portfile.2")"
+"$bin/loadgen" --url "$base2/ordered?delay_us=200" --concurrency 64 --requests 20000 \
+  --order-keys 50 --flush-every 500 --set max_count=32 --set max_queue=1000 --variant ordered
+python3 - "$base2" 50 500 <<'PY'
+import json, sys, urllib.request
+base, keys, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = json.load(urllib.request.urlopen(base + "/__stats"))
+ev = s["events"]
+assert s["events_dropped"] == 0, "log too short"
+start, end = {}, {}
+for pos, e in enumerate(ev):
+    (start if e["event"] == "start" else end)[e["seq"]] = pos
+n = len(start)
+problems = 0
+# Per key: submission order, and each starts only after the previous one ended.
+by_key = {}
+for seq in sorted(start):
+    by_key.setdefault(seq % keys, []).append(seq)
+for k, seqs in by_key.items():
+    order = sorted(seqs, key=lambda q: start[q])
+    if order != seqs:
+        problems += 1; print(f"key k{k}: start order differs from submission order")
+    for a, b in zip(seqs, seqs[1:]):
+        if end[a] > start[b]:
+            problems += 1; print(f"key k{k}: {b} started before {a} ended")
+# Flushes: every earlier call ended before the flush started; no later call started before
+# every call before the flush ended.
+flushes = [q for q in start if q % every == every - 1]
+last_end_before = {}
+for f in flushes:
+    latest = max(end[q] for q in start if q < f)
+    if latest > start[f]:
+        problems += 1; print(f"flush {f} started before every earlier call ended")
+    later = [start[q] for q in start if q > f]
+    if later and min(later) < latest:
+        problems += 1; print(f"a call after flush {f} started before the calls before it ended")
+print(f"order under load: {n} requests, {len(by_key)} keys, {len(flushes)} flushes, "
+      f"max in flight {s['max_in_flight']}: {'OK' if problems == 0 else f'{problems} VIOLATIONS'}")
+sys.exit(1 if problems else 0)
+PY
+kill $tb2 2>/dev/null || true
+
+echo
+echo "=== 3. memory: $MEM_CALLS calls, each with a new order key and limit key ==="
+"$bin/examples/limits_bench" memory "$base" "$MEM_CALLS" 256 | tee "$out.mem"
+python3 - "$out.mem" <<'PY'
+import json, sys
+r = json.loads(open(sys.argv[1]).read())
+print(f"RSS {r['rss_before_kib']/1024:.1f} MiB -> {r['rss_after_kib']/1024:.1f} MiB after {r['calls']} distinct keys "
+      f"(growth {r['rss_growth_mib']} MiB, peak {r['rss_peak_kib']/1024:.1f} MiB): "
+      f"{'ok (< 10 MB)' if r['rss_growth_mib'] < 10 else 'OVER 10 MB'}")
+PY
+rm -f "$out.mem"
+
+echo
+echo "=== 4. fan-out: 1,000 calls at once from one thread to a 10 ms backend ==="
+"$bin/examples/limits_bench" fanout "$base" 5 | tee "$out.fan"
+python3 - "$out.fan" <<'PY'
+import json, sys, statistics
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+for proto in dict.fromkeys(r["protocol"] for r in rows):
+    cold = [r["wall_ms"] for r in rows if r["protocol"] == proto and r["round"] == "cold"]
+    warm = [r["wall_ms"] for r in rows if r["protocol"] == proto and r["round"] == "warm"]
+    print(f"{proto:<22} cold {cold[0]:>6.1f} ms   warm median {statistics.median(warm):>5.1f} ms "
+          f"(best {min(warm):.1f}): {'ok (< 30 ms)' if statistics.median(warm) < 30 else 'OVER 30 ms'}")
+PY
+rm -f "$out.fan"
