@@ -33,3 +33,34 @@ venv=target/py-venv
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$venv/bin/pip" install -q "./python[test]"           # maturin comes from PyPI as the build backend
 "$venv/bin/python" -m pytest -q python/tests
+
+step "Go: ffi/go (go vet; tests plain, -race and cgocheck2; dynamic link; example and bench build)"
+# Links target/release/libtailrace.a (built above); the dynamic build uses ffi/install.sh's .pc.
+cargo build --release -p tailrace-ffi -p tailrace-testbed
+export PKG_CONFIG_PATH="$PWD/target/tailrace-dist/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+go_test() { # go_test LABEL ARGS...: run in ffi/go; print skips and the result, everything on failure
+  local label=$1 log; shift; log=$(mktemp)
+  if (cd ffi/go && "$@" -count=1 -v ./... >"$log" 2>&1); then
+    local skipped; skipped=$(grep -E '^\s*--- SKIP' "$log" | awk '{print $3}' | paste -sd' ' || true)
+    if [[ -n $skipped ]]; then
+      echo "skipped: $skipped"
+      grep -B1 -E '^\s*--- SKIP' "$log" | grep -E '_test\.go:[0-9]+: ' | sed -E 's/^.*_test\.go:[0-9]+: /  because: /' | sort -u
+    fi
+    echo "go test ($label): $(grep -E '^ok' "$log")"; rm -f "$log"
+  else
+    cat "$log"; rm -f "$log"; echo "go test ($label) FAILED"; return 1
+  fi
+}
+(cd ffi/go && go vet ./...)
+go_test plain go test
+go_test race go test -race
+go_test cgocheck2 env GOEXPERIMENT=cgocheck2 go test
+if command -v pkg-config >/dev/null; then
+  (cd ffi/go && go vet -tags dynamic ./...)
+  go_test "dynamic, libtailrace.so" env LD_LIBRARY_PATH="$PWD/target/tailrace-dist/lib" \
+    go test -tags dynamic -run 'TestDoReturnsTheWholeResponse|TestCodeNamesMatchTheLibrary'
+else
+  echo "pkg-config not installed: skipping the -tags dynamic build (.ci/run installs it)"
+fi
+(cd examples/go && go vet . && go build -o /dev/null .)
+(cd tests/bench/go && go vet . && go build -o /dev/null .)

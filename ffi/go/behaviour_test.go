@@ -1,0 +1,337 @@
+package tailrace
+
+// What each Config field does, seen from the testbed. Races are decided by testbed delays (a
+// slow host holds its answer for seconds), never by client sleeps.
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+)
+
+var bg = context.Background()
+
+// deadHost is a base URL where nothing listens.
+func deadHost(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+func mustDo(t *testing.T, c *Client, req Request) *Response {
+	t.Helper()
+	resp, err := c.Do(bg, req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	return resp
+}
+
+func mustStats(t *testing.T, c *Client) Stats {
+	t.Helper()
+	s, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestHostsAndBalanceSpreadCalls(t *testing.T) {
+	a, b := startTestbed(t), startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{a.URL, b.URL}}) // round_robin
+	for i := 0; i < 10; i++ {
+		mustDo(t, c, Request{URL: "/rr"})
+	}
+	if na, nb := a.stats(t).Requests, b.stats(t).Requests; na != 5 || nb != 5 {
+		t.Fatalf("round robin sent %d and %d; want 5 and 5", na, nb)
+	}
+	for _, balance := range []string{"random", "p2c"} {
+		a.reset(t)
+		b.reset(t)
+		c := newClient(t, Config{Hosts: []string{a.URL, b.URL}, Balance: balance})
+		for i := 0; i < 40; i++ {
+			mustDo(t, c, Request{URL: "/spread"})
+		}
+		if na, nb := a.stats(t).Requests, b.stats(t).Requests; na+nb != 40 || na == 0 || nb == 0 {
+			t.Fatalf("%s sent %d and %d; want both used, 40 in all", balance, na, nb)
+		}
+	}
+}
+
+func TestConcurrentCallsHedgeAndTheFirstSuccessWins(t *testing.T) {
+	slow := startTestbed(t, "--latency", "fixed:10000000") // 10 s
+	fast := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{slow.URL, fast.URL}, ConcurrentCalls: 2})
+	won := 0
+	for i := 0; i < 4; i++ {
+		resp := mustDo(t, c, Request{URL: "/hedged"})
+		if resp.Attempts != 2 || resp.Host != fast.URL {
+			t.Fatalf("attempts %d host %s; want 2 attempts, answer from %s", resp.Attempts, resp.Host, fast.URL)
+		}
+		won += resp.Winner
+	}
+	// Each losing attempt was cancelled: those that reached the slow testbed went away (an
+	// attempt cancelled while it connects never reaches it).
+	if s := slow.idle(t); s.Requests != s.Cancelled || s.Finished != 0 {
+		t.Fatalf("slow host: %d requests, %d cancelled, %d finished; want every one cancelled",
+			s.Requests, s.Cancelled, s.Finished)
+	}
+	st := mustStats(t, c)
+	if st.Calls != 4 || st.Attempts != 8 || st.HedgesSent != 4 || st.HedgesWon != uint64(won) {
+		t.Fatalf("stats calls %d attempts %d hedges sent %d won %d; want 4 8 4 %d",
+			st.Calls, st.Attempts, st.HedgesSent, st.HedgesWon, won)
+	}
+}
+
+func TestHedgeDelayHoldsTheNextAttempt(t *testing.T) {
+	slow := startTestbed(t, "--latency", "fixed:10000000")
+	fast := startTestbed(t)
+	const delay = 300 * time.Millisecond
+	c := newClient(t, Config{Hosts: []string{slow.URL, fast.URL}, ConcurrentCalls: 2, HedgeDelay: delay})
+	hedged := 0
+	for i := 0; i < 4; i++ {
+		resp := mustDo(t, c, Request{URL: "/delayed"})
+		if resp.Host != fast.URL {
+			t.Fatalf("answer from %s; want %s", resp.Host, fast.URL)
+		}
+		switch resp.Attempts {
+		case 1: // the first attempt went to the fast host and answered within the delay
+		case 2: // no answer within the delay (the first attempt went to the slow host)
+			hedged++
+			if resp.Elapsed < delay {
+				t.Fatalf("hedged call answered after %v: the hedge left before the %v delay", resp.Elapsed, delay)
+			}
+		default:
+			t.Fatalf("%d attempts", resp.Attempts)
+		}
+	}
+	if hedged == 0 {
+		t.Fatal("no call's first attempt went to the slow host")
+	}
+}
+
+func TestHedgePercentileAdaptsTheDelay(t *testing.T) {
+	tb := startTestbed(t)
+	const fixed = 500 * time.Millisecond
+	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: fixed, HedgePercentile: 50})
+	if d := mustStats(t, c).HedgeDelayUS; d != uint64(fixed.Microseconds()) {
+		t.Fatalf("hedge delay %d µs before any sample; want the fixed %d", d, fixed.Microseconds())
+	}
+	// Fast calls until the percentile has enough samples (the histogram rotates every 2 s).
+	deadline := time.Now().Add(15 * time.Second)
+	for mustStats(t, c).HedgeDelayUS >= uint64(fixed.Microseconds()) {
+		if time.Now().After(deadline) {
+			t.Fatal("the hedge delay never adapted to the observed latency")
+		}
+		for i := 0; i < 50; i++ {
+			mustDo(t, c, Request{URL: "/p"})
+		}
+	}
+}
+
+func TestHedgeMaxExtraLoadCapsHedges(t *testing.T) {
+	tb := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeMaxExtraLoad: 0.01})
+	const n = 200
+	for i := 0; i < n; i++ {
+		mustDo(t, c, Request{URL: "/budget"})
+	}
+	st := mustStats(t, c)
+	if st.HedgesSkippedBudget == 0 || st.HedgesSent >= n/2 {
+		t.Fatalf("hedges sent %d, skipped for budget %d over %d calls; want the budget to bite",
+			st.HedgesSent, st.HedgesSkippedBudget, n)
+	}
+}
+
+func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
+	tb := startTestbed(t)
+	// Default 5xx: a 503 from the first attempt is a failure, so the hedge's 200 wins.
+	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: time.Hour})
+	if _, err := c.Do(bg, Request{URL: "/s?status=503"}); err != nil {
+		// A lone 503 attempt is returned as the answer; with every attempt failing it is an
+		// error. Either way it must not be mistaken for success below.
+		t.Logf("503: %v", err)
+	}
+	c2 := newClient(t, Config{Hosts: []string{tb.URL}, RetryOnStatus: "502"})
+	resp := mustDo(t, c2, Request{URL: "/s?status=503"})
+	if resp.Status != 503 || resp.Attempts != 1 {
+		t.Fatalf("status %d attempts %d", resp.Status, resp.Attempts)
+	}
+	// With 503 outside the failure set, hedging does not retry it: one attempt, the 503 answer.
+	c3 := newClient(t, Config{Hosts: []string{tb.URL}, RetryOnStatus: "502", ConcurrentCalls: 2, HedgeDelay: 50 * time.Millisecond})
+	resp = mustDo(t, c3, Request{URL: "/s?status=503"})
+	if resp.Status != 503 || resp.Attempts != 1 {
+		t.Fatalf("not a failure: status %d attempts %d; want 503 after 1 attempt", resp.Status, resp.Attempts)
+	}
+	// In the failure set (default), a 503 makes the next attempt start at once.
+	c4 := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: time.Hour})
+	_, err := c4.Do(bg, Request{URL: "/s?status=503"})
+	var all *AllAttemptsFailedError
+	if !errors.As(err, &all) || len(all.Attempts) != 2 || !errors.Is(all.Attempts[0].Err, ErrHTTPStatus) {
+		t.Fatalf("every attempt 503: %v; want *AllAttemptsFailedError with 2 http_status causes", err)
+	}
+	if !errors.Is(err, ErrAllAttemptsFailed) || all.Attempts[1].Host != tb.URL {
+		t.Fatalf("%v", err)
+	}
+}
+
+func TestAttemptHeaderCanBeTurnedOff(t *testing.T) {
+	tb := startTestbed(t)
+	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}}), Request{URL: "/on"})
+	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}, AttemptHeader: Bool(false)}), Request{URL: "/off"})
+	for _, e := range tb.idle(t).Events {
+		if e.Event != "start" {
+			continue
+		}
+		if e.Path == "/on" && (e.Attempt == nil || *e.Attempt != 0) {
+			t.Errorf("/on: attempt header %v; want 0", e.Attempt)
+		}
+		if e.Path == "/off" && e.Attempt != nil {
+			t.Errorf("/off: attempt header %d sent", *e.Attempt)
+		}
+	}
+}
+
+func TestEjectAfterLeavesAFailingHostOut(t *testing.T) {
+	live := startTestbed(t)
+	dead := deadHost(t)
+	c := newClient(t, Config{Hosts: []string{dead, live.URL}, EjectAfter: 1, Eject: time.Hour})
+	failed := 0
+	for i := 0; i < 6; i++ {
+		if _, err := c.Do(bg, Request{URL: "/e"}); err != nil {
+			if !errors.Is(err, ErrConnect) {
+				t.Fatalf("%v; want ErrConnect", err)
+			}
+			failed++
+		}
+	}
+	if failed > 1 {
+		t.Fatalf("%d calls went to the dead host; it should be ejected after 1", failed)
+	}
+	st := mustStats(t, c)
+	if len(st.Hosts) != 2 || st.Hosts[0].URL != dead || !st.Hosts[0].Ejected || st.Hosts[0].Ejections != 1 {
+		t.Fatalf("hosts: %+v", st.Hosts)
+	}
+	// EjectAfter -1: never eject; round robin keeps sending every other call to the dead host.
+	c2 := newClient(t, Config{Hosts: []string{dead, live.URL}, EjectAfter: -1})
+	failed = 0
+	for i := 0; i < 6; i++ {
+		if _, err := c2.Do(bg, Request{URL: "/e"}); err != nil {
+			failed++
+		}
+	}
+	if failed != 3 {
+		t.Fatalf("%d of 6 calls failed without ejection; want 3", failed)
+	}
+}
+
+func TestTimeoutsNameTheirDeadline(t *testing.T) {
+	tb := startTestbed(t)
+	cases := []struct {
+		cfg  Config
+		req  Request
+		kind TimeoutKind
+	}{
+		{Config{Timeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutCall},
+		{Config{AttemptTimeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutAttempt},
+		{Config{}, Request{URL: "/t?delay_ms=10000", Timeout: 100 * time.Millisecond}, TimeoutCall},
+	}
+	for _, tc := range cases {
+		tc.cfg.Hosts = []string{tb.URL}
+		_, err := newClient(t, tc.cfg).Do(bg, tc.req)
+		var e *Error
+		if !errors.Is(err, ErrTimeout) || !errors.As(err, &e) || e.Timeout != tc.kind {
+			t.Errorf("%+v: %v; want a %v timeout", tc.cfg, err, tc.kind)
+		}
+	}
+	// A per-call timeout overrides the client's, both ways.
+	c := newClient(t, Config{Hosts: []string{tb.URL}, Timeout: 50 * time.Millisecond})
+	if resp := mustDo(t, c, Request{URL: "/t?delay_ms=200", Timeout: 10 * time.Second}); resp.Status != 200 {
+		t.Fatal(resp.Status)
+	}
+	if resp := mustDo(t, c, Request{URL: "/t?delay_ms=200", Timeout: -1}); resp.Status != 200 {
+		t.Fatal(resp.Status)
+	}
+	tb.idle(t)
+}
+
+func TestMaxResponseBytes(t *testing.T) {
+	tb := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{tb.URL}, MaxResponseBytes: 1000})
+	if resp := mustDo(t, c, Request{URL: "/b?body_bytes=1000"}); len(resp.Body) != 1000 {
+		t.Fatal(len(resp.Body))
+	}
+	_, err := c.Do(bg, Request{URL: "/b?body_bytes=1001&chunked=1"})
+	var e *Error
+	if !errors.Is(err, ErrResponseTooLarge) || !errors.As(err, &e) || e.Sent != SentYes {
+		t.Fatalf("%v; want ErrResponseTooLarge, sent", err)
+	}
+}
+
+func TestCAFileAndHTTP2(t *testing.T) {
+	tb := startTestbed(t, "--tls")
+	_, err := newClient(t, Config{Hosts: []string{tb.URL}}).Do(bg, Request{URL: "/tls"})
+	var e *Error
+	if !errors.Is(err, ErrTLS) || !errors.As(err, &e) || e.Sent != SentNo {
+		t.Fatalf("untrusted CA: %v; want ErrTLS, nothing sent", err)
+	}
+	resp := mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}, CAFile: tb.CA}), Request{URL: "/tls"})
+	if resp.Proto != "HTTP/2.0" {
+		t.Fatalf("proto %s; want HTTP/2.0 by ALPN", resp.Proto)
+	}
+	resp = mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}, CAFile: tb.CA, HTTP2: "never"}), Request{URL: "/tls"})
+	if resp.Proto != "HTTP/1.1" {
+		t.Fatalf("proto %s; want HTTP/1.1 with HTTP2 never", resp.Proto)
+	}
+	plain := startTestbed(t)
+	resp = mustDo(t, newClient(t, Config{Hosts: []string{plain.URL}, HTTP2PriorKnowledge: true}), Request{URL: "/h2c"})
+	if resp.Proto != "HTTP/2.0" || resp.Header.Get("X-Testbed-Proto") != "HTTP/2.0" {
+		t.Fatalf("proto %s; want h2c", resp.Proto)
+	}
+}
+
+func TestPoolMaxIdlePerHost(t *testing.T) {
+	tb := startTestbed(t)
+	// New connections made by 3 sequential calls (the stats reads reuse one kept-alive
+	// connection of their own, opened by the first read).
+	newConns := func(cfg Config) int {
+		cfg.Hosts = []string{tb.URL}
+		c := newClient(t, cfg)
+		before := tb.stats(t).Connections
+		for i := 0; i < 3; i++ {
+			mustDo(t, c, Request{URL: "/pool"})
+		}
+		return tb.stats(t).Connections - before
+	}
+	if n := newConns(Config{}); n != 1 {
+		t.Fatalf("%d connections for 3 sequential calls; want 1 (keep-alive)", n)
+	}
+	if n := newConns(Config{PoolMaxIdlePerHost: -1, PoolIdleTimeout: time.Minute}); n != 3 {
+		t.Fatalf("%d connections for 3 sequential calls without an idle pool; want 3", n)
+	}
+}
+
+func TestIdempotentDecidesWhatMayHedge(t *testing.T) {
+	slow := startTestbed(t, "--latency", "fixed:10000000")
+	fast := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{fast.URL, slow.URL}, ConcurrentCalls: 2})
+	// POST is not hedged by default: one attempt (a full URL, so it goes to the fast host).
+	resp := mustDo(t, c, Request{Method: "POST", URL: fast.URL + "/post", Body: []byte("b")})
+	if resp.Attempts != 1 {
+		t.Fatalf("POST: %d attempts; want 1", resp.Attempts)
+	}
+	resp = mustDo(t, c, Request{Method: "POST", URL: "/post", Body: []byte("b"), Idempotent: Bool(true)})
+	if resp.Attempts != 2 || resp.Host != fast.URL {
+		t.Fatalf("idempotent POST: %d attempts from %s; want 2, fast host", resp.Attempts, resp.Host)
+	}
+	resp = mustDo(t, c, Request{Method: "GET", URL: fast.URL + "/get", Idempotent: Bool(false)})
+	if resp.Attempts != 1 {
+		t.Fatalf("GET marked not idempotent: %d attempts", resp.Attempts)
+	}
+}

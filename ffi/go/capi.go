@@ -1,0 +1,509 @@
+package tailrace
+
+// Every call into libtailrace is in this file. The rules it keeps:
+//   - No Go pointer is ever handed to C. Strings and bodies are copied by Go into one C.malloc'd
+//     arena per request or config, which a C helper below reads and frees; outputs come back as
+//     C structs returned by value. A call is known to C by an integer id only.
+//   - No Go code ever runs on a runtime thread: there are no callbacks. Outcomes are posted to a
+//     completion queue that one dispatcher goroutine per client drains (client.go).
+//   - An error message is read on the thread that made the failing call, inside the same C
+//     helper (tailrace_last_error_message is per thread; a goroutine may change threads between
+//     two cgo calls), and comes back strdup'd.
+//   - The small helpers exist to make one cgo crossing do the work of several.
+
+/*
+#include <stdlib.h>
+#include <string.h>
+#include "tailrace.h"
+
+#define TRGO_BATCH 256
+#define TRGO_INLINE_HEADERS 16
+
+typedef struct { int code; char *msg; } trgo_status;
+
+static trgo_status trgo_status_of(tailrace_result code) {
+	trgo_status s = { (int)code, NULL };
+	if (code != TAILRACE_OK) s.msg = strdup(tailrace_last_error_message());
+	return s;
+}
+
+// The next NUL-terminated string of an arena.
+static const char *trgo_next(const char **cursor) {
+	const char *s = *cursor;
+	*cursor += strlen(s) + 1;
+	return s;
+}
+
+typedef struct {
+	trgo_status st;
+	size_t bad_option;
+	tailrace_client *client;
+	tailrace_queue *queue;
+} trgo_open_result;
+
+// A config from n (name, value) strings in arena (freed here), then a client and its queue.
+static trgo_open_result trgo_open(char *arena, size_t n_options) {
+	trgo_open_result r;
+	memset(&r, 0, sizeof r);
+	r.bad_option = (size_t)-1;
+	tailrace_config *config = NULL;
+	tailrace_result code = tailrace_config_new(&config);
+	const char *cur = arena;
+	for (size_t i = 0; code == TAILRACE_OK && i < n_options; i++) {
+		const char *name = trgo_next(&cur);
+		const char *value = trgo_next(&cur);
+		code = tailrace_config_set(config, name, value, NULL, 0);
+		if (code != TAILRACE_OK) r.bad_option = i;
+	}
+	free(arena);
+	if (code == TAILRACE_OK) code = tailrace_client_new(config, &r.client);
+	r.st = trgo_status_of(code);
+	tailrace_config_free(config);
+	if (code != TAILRACE_OK) return r;
+	code = tailrace_queue_new(&r.queue);
+	if (code != TAILRACE_OK) {
+		r.st = trgo_status_of(code);
+		tailrace_client_free(r.client);
+		r.client = NULL;
+	}
+	return r;
+}
+
+// Check one option (name, value in arena, freed here) against a throwaway config.
+static trgo_status trgo_check_option(char *arena) {
+	const char *cur = arena;
+	const char *name = trgo_next(&cur);
+	const char *value = trgo_next(&cur);
+	tailrace_config *config = NULL;
+	tailrace_result code = tailrace_config_new(&config);
+	if (code == TAILRACE_OK) code = tailrace_config_set(config, name, value, NULL, 0);
+	trgo_status s = trgo_status_of(code);
+	tailrace_config_free(config);
+	free(arena);
+	return s;
+}
+
+// Build a request from arena (method, url, n_headers name/value pairs, n_fields name/value
+// pairs, then body_len bytes at body_off) and send it to queue with id. Frees arena.
+static trgo_status trgo_send(const tailrace_client *client, const tailrace_queue *queue,
+		uint64_t id, char *arena, size_t n_headers, size_t n_fields, size_t body_off,
+		size_t body_len) {
+	const char *cur = arena;
+	const char *method = trgo_next(&cur);
+	const char *url = trgo_next(&cur);
+	tailrace_request *req = NULL;
+	tailrace_result code = tailrace_request_new(method, url, &req);
+	for (size_t i = 0; code == TAILRACE_OK && i < n_headers; i++) {
+		const char *name = trgo_next(&cur);
+		const char *value = trgo_next(&cur);
+		code = tailrace_request_header_add(req, name, value);
+	}
+	for (size_t i = 0; code == TAILRACE_OK && i < n_fields; i++) {
+		const char *name = trgo_next(&cur);
+		const char *value = trgo_next(&cur);
+		code = tailrace_request_set(req, name, value);
+	}
+	if (code == TAILRACE_OK && body_len > 0)
+		code = tailrace_request_body_set(req, (const uint8_t *)arena + body_off, body_len);
+	free(arena);
+	if (code != TAILRACE_OK) {
+		trgo_status s = trgo_status_of(code);
+		tailrace_request_free(req);
+		return s;
+	}
+	return trgo_status_of(tailrace_send(client, req, queue, id));
+}
+
+typedef struct { size_t count; tailrace_event events[TRGO_BATCH]; } trgo_batch;
+
+static trgo_batch *trgo_batch_new(void) { return calloc(1, sizeof(trgo_batch)); }
+
+static trgo_status trgo_wait(const tailrace_queue *queue, trgo_batch *b) {
+	b->count = 0;
+	return trgo_status_of(tailrace_queue_wait(queue, -1, b->events, TRGO_BATCH, &b->count));
+}
+
+typedef struct { const char *name; const uint8_t *value; size_t value_len; } trgo_header;
+
+typedef struct {
+	int status, version;
+	uint32_t attempts, winner;
+	uint64_t elapsed_us;
+	const char *host;
+	const uint8_t *body;
+	size_t body_len;
+	size_t header_count;
+	trgo_header headers[TRGO_INLINE_HEADERS];
+} trgo_response_info;
+
+static trgo_header trgo_response_header_at(const tailrace_response *r, size_t i) {
+	trgo_header h = { "", NULL, 0 };
+	tailrace_response_header_at(r, i, &h.name, &h.value, &h.value_len);
+	return h;
+}
+
+// Everything about a response in one crossing (the first TRGO_INLINE_HEADERS headers too).
+static trgo_response_info trgo_response_read(const tailrace_response *r) {
+	trgo_response_info info;
+	memset(&info, 0, sizeof info);
+	info.status = tailrace_response_status(r);
+	info.version = tailrace_response_version(r);
+	info.attempts = tailrace_response_attempts(r);
+	info.winner = tailrace_response_winner(r);
+	info.elapsed_us = tailrace_response_elapsed_us(r);
+	info.host = tailrace_response_host(r);
+	tailrace_response_body(r, &info.body, &info.body_len);
+	info.header_count = tailrace_response_header_count(r);
+	for (size_t i = 0; i < info.header_count && i < TRGO_INLINE_HEADERS; i++)
+		info.headers[i] = trgo_response_header_at(r, i);
+	return info;
+}
+
+typedef struct {
+	int code, timeout, sent, status;
+	const char *message;
+	size_t attempts;
+} trgo_error_info;
+
+static trgo_error_info trgo_error_read(const tailrace_error *e) {
+	trgo_error_info info;
+	info.code = tailrace_error_code(e);
+	info.timeout = tailrace_error_timeout(e);
+	info.sent = tailrace_error_sent(e);
+	info.status = tailrace_error_status(e);
+	info.message = tailrace_error_message(e);
+	info.attempts = tailrace_error_attempt_count(e);
+	return info;
+}
+
+typedef struct { int code; const char *host; const char *message; } trgo_attempt;
+
+static trgo_attempt trgo_error_attempt(const tailrace_error *e, size_t i) {
+	tailrace_result code = TAILRACE_E_INTERNAL;
+	trgo_attempt a = { 0, "", "" };
+	tailrace_error_attempt(e, i, &code, &a.host, &a.message);
+	a.code = code;
+	return a;
+}
+
+typedef struct { trgo_status st; char *text; size_t len; } trgo_text;
+
+static trgo_text trgo_stats(const tailrace_client *client, int prometheus) {
+	trgo_text t = { { 0, NULL }, NULL, 0 };
+	tailrace_result code = prometheus
+		? tailrace_client_stats_prometheus(client, &t.text, &t.len)
+		: tailrace_client_stats_json(client, &t.text, &t.len);
+	t.st = trgo_status_of(code);
+	return t;
+}
+
+// Does nothing: the benchmarks time one bare cgo crossing with it.
+static void trgo_noop(void) {}
+
+typedef struct { int code; const char *name, *def, *doc; } trgo_option;
+
+static trgo_option trgo_option_at(size_t i) {
+	trgo_option o = { 0, "", "", "" };
+	o.code = tailrace_option_at(i, &o.name, &o.def, &o.doc);
+	return o;
+}
+*/
+import "C"
+
+import (
+	"net/http"
+	"time"
+	"unsafe"
+)
+
+// handle holds a client's C objects. Only client.go's locking decides when they may be used.
+type handle struct {
+	client *C.tailrace_client
+	queue  *C.tailrace_queue
+	batch  *C.trgo_batch // the dispatcher's event buffer, in C memory
+}
+
+// statusError turns a helper's failed status into an *Error and frees its message.
+func statusError(st C.trgo_status) *Error {
+	msg := ""
+	if st.msg != nil {
+		msg = C.GoString(st.msg)
+		C.free(unsafe.Pointer(st.msg))
+	}
+	return &Error{Code: Code(st.code), Message: msg, Sent: SentNo}
+}
+
+// arena is C memory laid out by Go for one helper call: NUL-terminated strings, then raw bytes.
+type arena struct {
+	ptr unsafe.Pointer
+	buf []byte // the same memory, seen from Go
+	off int
+}
+
+func newArena(size int) *arena {
+	if size == 0 {
+		size = 1
+	}
+	p := C.malloc(C.size_t(size))
+	return &arena{ptr: p, buf: unsafe.Slice((*byte)(p), size)}
+}
+
+func (a *arena) str(s string) {
+	a.off += copy(a.buf[a.off:], s)
+	a.buf[a.off] = 0
+	a.off++
+}
+
+func (a *arena) bytes(b []byte) { a.off += copy(a.buf[a.off:], b) }
+
+func (a *arena) free() { C.free(a.ptr) }
+
+// capiOpen makes a client and its completion queue from the config's options.
+func capiOpen(opts []option) (*handle, error) {
+	size := 0
+	for _, o := range opts {
+		size += len(o.name) + len(o.value) + 2
+	}
+	a := newArena(size)
+	for _, o := range opts {
+		a.str(o.name)
+		a.str(o.value)
+	}
+	r := C.trgo_open((*C.char)(a.ptr), C.size_t(len(opts)))
+	if r.st.code != 0 {
+		err := statusError(r.st)
+		if err.Code == CodeInvalidUTF8 || err.Code == CodeNullArgument {
+			err.Code = CodeInvalidOption
+		}
+		return nil, err
+	}
+	return &handle{client: r.client, queue: r.queue, batch: C.trgo_batch_new()}, nil
+}
+
+// capiCheckOption checks one option by name against the library's option table.
+func capiCheckOption(name, value string) error {
+	a := newArena(len(name) + len(value) + 2)
+	a.str(name)
+	a.str(value)
+	if st := C.trgo_check_option((*C.char)(a.ptr)); st.code != 0 {
+		err := statusError(st)
+		err.Code = CodeInvalidOption
+		return err
+	}
+	return nil
+}
+
+// encodedRequest is a request copied into C memory, ready for capiSend.
+type encodedRequest struct {
+	a                 *arena
+	nHeaders, nFields int
+	bodyOff, bodyLen  int
+}
+
+// encodeRequest copies a checked request into a C arena (see trgo_send for the layout).
+func encodeRequest(method, url string, header http.Header, fields []option, body []byte) *encodedRequest {
+	size := len(method) + len(url) + 2 + len(body)
+	nHeaders := 0
+	for name, values := range header {
+		for _, v := range values {
+			size += len(name) + len(v) + 2
+			nHeaders++
+		}
+	}
+	for _, f := range fields {
+		size += len(f.name) + len(f.value) + 2
+	}
+	a := newArena(size)
+	a.str(method)
+	a.str(url)
+	for name, values := range header {
+		for _, v := range values {
+			a.str(name)
+			a.str(v)
+		}
+	}
+	for _, f := range fields {
+		a.str(f.name)
+		a.str(f.value)
+	}
+	off := a.off
+	a.bytes(body)
+	return &encodedRequest{a: a, nHeaders: nHeaders, nFields: len(fields), bodyOff: off, bodyLen: len(body)}
+}
+
+// capiSend sends an encoded request (consumed in every case) under id.
+func capiSend(h *handle, id uint64, r *encodedRequest) *Error {
+	st := C.trgo_send(h.client, h.queue, C.uint64_t(id), (*C.char)(r.a.ptr),
+		C.size_t(r.nHeaders), C.size_t(r.nFields), C.size_t(r.bodyOff), C.size_t(r.bodyLen))
+	if st.code != 0 {
+		err := statusError(st)
+		if err.Code == CodeInvalidUTF8 || err.Code == CodeNullArgument || err.Code == CodeInvalidLength {
+			err.Code = CodeInvalidRequest
+		}
+		return err
+	}
+	return nil
+}
+
+// capiCancel asks the runtime to drop call id; its event still comes (cancelled, or its real
+// outcome when it ended first).
+func capiCancel(h *handle, id uint64) { C.tailrace_cancel(h.client, C.uint64_t(id)) }
+
+// capiCloseClient ends the client's pending calls with client_closed; their events still come.
+func capiCloseClient(h *handle) { C.tailrace_client_close(h.client) }
+
+// capiWake makes the dispatcher's current or next wait return at once.
+func capiWake(h *handle) { C.tailrace_queue_wake(h.queue) }
+
+// capiFree frees the C objects; nothing may use h afterwards.
+func capiFree(h *handle) {
+	C.tailrace_client_free(h.client)
+	C.tailrace_queue_free(h.queue)
+	C.free(unsafe.Pointer(h.batch))
+}
+
+// completion is one call's outcome as the queue gave it: C objects, consumed by take.
+type completion struct {
+	id   uint64
+	code Code
+	resp *C.tailrace_response
+	err  *C.tailrace_error
+}
+
+// capiWait blocks until events (or a wake) arrive and appends them to out.
+func capiWait(h *handle, out []completion) ([]completion, error) {
+	if st := C.trgo_wait(h.queue, h.batch); st.code != 0 {
+		return out, statusError(st)
+	}
+	events := unsafe.Slice(&h.batch.events[0], int(h.batch.count))
+	for i := range events {
+		ev := &events[i]
+		out = append(out, completion{id: uint64(ev.id), code: Code(ev.result), resp: ev.response, err: ev.error})
+	}
+	return out, nil
+}
+
+// take copies the outcome into Go memory and frees the C object at once.
+func (c completion) take() (*Response, error) {
+	if c.resp == nil {
+		defer C.tailrace_error_free(c.err)
+		return nil, readError(c.err, c.code)
+	}
+	defer C.tailrace_response_free(c.resp)
+	info := C.trgo_response_read(c.resp)
+	resp := &Response{
+		Status:   int(info.status),
+		Proto:    protoName(int(info.version)),
+		Header:   make(http.Header, int(info.header_count)),
+		Body:     goBytes(info.body, info.body_len),
+		Host:     C.GoString(info.host),
+		Attempts: int(info.attempts),
+		Winner:   int(info.winner),
+		Elapsed:  time.Duration(info.elapsed_us) * time.Microsecond,
+	}
+	for i := 0; i < int(info.header_count); i++ {
+		var h C.trgo_header
+		if i < C.TRGO_INLINE_HEADERS {
+			h = info.headers[i]
+		} else {
+			h = C.trgo_response_header_at(c.resp, C.size_t(i))
+		}
+		resp.Header.Add(C.GoString(h.name), C.GoStringN((*C.char)(unsafe.Pointer(h.value)), C.int(h.value_len)))
+	}
+	return resp, nil
+}
+
+func protoName(version int) string {
+	switch version {
+	case 10:
+		return "HTTP/1.0"
+	case 11:
+		return "HTTP/1.1"
+	case 20:
+		return "HTTP/2.0"
+	case 30:
+		return "HTTP/3.0"
+	default:
+		return ""
+	}
+}
+
+// readError copies a call's C error into Go values.
+func readError(e *C.tailrace_error, code Code) error {
+	if e == nil {
+		return &Error{Code: code, Message: "no error details from the library", Sent: SentMaybe}
+	}
+	info := C.trgo_error_read(e)
+	err := &Error{
+		Code:    Code(info.code),
+		Message: C.GoString(info.message),
+		Timeout: TimeoutKind(info.timeout),
+		Sent:    Sent(info.sent),
+		Status:  int(info.status),
+	}
+	if err.Code != CodeAllAttemptsFailed {
+		return err
+	}
+	all := &AllAttemptsFailedError{Call: err, Attempts: make([]AttemptError, int(info.attempts))}
+	for i := range all.Attempts {
+		a := C.trgo_error_attempt(e, C.size_t(i))
+		all.Attempts[i] = AttemptError{
+			Host: C.GoString(a.host),
+			Err:  &Error{Code: Code(a.code), Message: C.GoString(a.message), Sent: sentFor(Code(a.code))},
+		}
+	}
+	return all
+}
+
+// capiStats is the client's stats as JSON (or Prometheus text).
+func capiStats(h *handle, prometheus bool) ([]byte, error) {
+	p := C.int(0)
+	if prometheus {
+		p = 1
+	}
+	t := C.trgo_stats(h.client, p)
+	if t.st.code != 0 {
+		return nil, statusError(t.st)
+	}
+	defer C.tailrace_buf_free(t.text)
+	return goBytes((*C.uint8_t)(unsafe.Pointer(t.text)), t.len), nil
+}
+
+// goBytes copies n bytes of C memory into a new Go slice (C.GoBytes takes an int32 length).
+func goBytes(p *C.uint8_t, n C.size_t) []byte {
+	out := make([]byte, int(n))
+	if n > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n)))
+	}
+	return out
+}
+
+// OptionInfo is one client option as the library knows it.
+type OptionInfo struct {
+	Name    string // e.g. "max_count"
+	Default string // in the string form Set takes
+	Doc     string // one line, with the unit
+}
+
+// Options lists every client option the linked library knows, in its own order.
+func Options() []OptionInfo {
+	n := int(C.tailrace_option_count())
+	out := make([]OptionInfo, 0, n)
+	for i := 0; i < n; i++ {
+		o := C.trgo_option_at(C.size_t(i))
+		if o.code != 0 {
+			break
+		}
+		out = append(out, OptionInfo{C.GoString(o.name), C.GoString(o.def), C.GoString(o.doc)})
+	}
+	return out
+}
+
+// LibraryVersion is the version of the linked libtailrace, e.g. "0.1.0".
+func LibraryVersion() string { return C.GoString(C.tailrace_version()) }
+
+// resultName is the C library's snake_case name of a code (tests check codeNames against it).
+func resultName(c Code) string { return C.GoString(C.tailrace_result_name(C.int(c))) }
+
+// cgoNoop is one bare Go → C → Go crossing (for the benchmarks).
+func cgoNoop() { C.trgo_noop() }

@@ -1,0 +1,3 @@
+module example.invalid/tailrace/ffi/go
+
+go 1.22
