@@ -112,12 +112,16 @@ impl Queue {
     }
 
     /// Make the fd unreadable before draining, so an event posted after the drain signals again.
+    /// Read first, then clear the flag: the other order lets a post that lands in between have
+    /// its write swallowed by our read while the flag stays set, and every later post would then
+    /// skip its write — events waiting behind an unreadable fd. In this order such a post finds
+    /// the flag still set and skips its write, but its event is already queued for the drain.
     fn reset_signal(&self) {
         if let Some(n) = self.notify.get() {
-            n.signalled.store(false, SeqCst);
             let mut buf: u64 = 0;
             // SAFETY: a non-blocking read of 8 bytes from our own eventfd.
             unsafe { libc::read(n.fd, (&mut buf as *mut u64).cast(), 8) };
+            n.signalled.store(false, SeqCst);
         }
     }
 
