@@ -16,14 +16,10 @@ mkdir -p target/bench
 cc -O2 -std=c11 -I"$dist/include" -o target/bench/c_load tests/bench/c_load.c \
   -L"$dist/lib" -ltailrace -Wl,-rpath,"$PWD/$dist/lib"
 bin=target/release
-out=$(mktemp)
-portfile=$(mktemp)
-"$bin/testbed" --port 0 --threads 1 > "$portfile" &
-tb=$!
-trap 'kill $tb 2>/dev/null || true; rm -f "$out" "$portfile"' EXIT
-until [ -s "$portfile" ]; do sleep 0.05; done
-port=$(head -n1 "$portfile")
-url="http://127.0.0.1:$port/fast"
+source tests/bench/lib.sh
+out="$bench_tmp/out"
+start_testbed base --threads 1
+url="$base/fast"
 for c in 16 64 256; do
   for r in $(seq "$ROUNDS"); do
     "$bin/loadgen" --client hyper --url "$url" --concurrency "$c" --requests "$N" --warmup 2000 | tee -a "$out"

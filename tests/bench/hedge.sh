@@ -16,21 +16,12 @@ WARMUP=12000   # over one 2 s histogram window, so tower::hedge has data to hedg
 cargo build --release -q -p tailrace-testbed
 cargo build --release -q -p tailrace --example timer_precision
 bin=target/release
-out=$(mktemp)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -f "$out" "$out".*' EXIT
-
-# start_testbed NAME ARGS... : sets $url_NAME
-start_testbed() {
-  local name=$1; shift
-  "$bin/testbed" --port 0 "$@" > "$out.$name" &
-  pids+=($!)
-  until [ -s "$out.$name" ]; do sleep 0.05; done
-  printf -v "url_$name" 'http://127.0.0.1:%s/bench' "$(head -n1 "$out.$name")"
-}
-start_testbed tail --latency tail:0.01:1000:100000
-start_testbed errors --latency fixed:1000 --error-rate 0.1
-start_testbed fast
+source tests/bench/lib.sh
+out="$bench_tmp/out"
+start_testbed url_tail --latency tail:0.01:1000:100000
+start_testbed url_errors --latency fixed:1000 --error-rate 0.1
+start_testbed url_fast
+url_tail+=/bench url_errors+=/bench url_fast+=/bench
 
 lg() { "$bin/loadgen" --concurrency 16 "$@" | tee -a "$out"; }
 adaptive=(--set concurrent_calls=2 --set hedge_percentile=95)

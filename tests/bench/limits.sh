@@ -17,15 +17,10 @@ ROUNDS=${2:-3}
 MEM_CALLS=${3:-1000000}
 cargo build --release -q -p tailrace-testbed -p tailrace --bins --example limits_bench
 bin=target/release
-out=$(mktemp)
-portfile=$(mktemp)
+source tests/bench/lib.sh
+out="$bench_tmp/out"
 # A short event log for the throughput runs; the order proof gets its own testbed with a full log.
-"$bin/testbed" --port 0 --threads 1 --log-cap 1000 > "$portfile" &
-tb=$!
-tb2=""
-trap 'kill $tb $tb2 2>/dev/null || true; rm -f "$out" "$portfile" "$portfile.2"' EXIT
-until [ -s "$portfile" ]; do sleep 0.05; done
-base="http://127.0.0.1:$(head -n1 "$portfile")"
+start_testbed base --threads 1 --log-cap 1000
 
 stats() { python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]+"/__stats?events=0"))[sys.argv[2]])' "$base" "$1"; }
 reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1]+"/__reset", method="POST"))' "$base"; }
@@ -83,10 +78,8 @@ PY
 
 echo
 echo "=== 2. order under load: loadgen --order-keys 50 --flush-every 500, checked from the testbed log ==="
-"$bin/testbed" --port 0 --threads 1 --log-cap 1000000 > "$portfile.2" &
-tb2=$!
-until [ -s "$portfile.2" ]; do sleep 0.05; done
-base2="http://127.0.0.1:$(head -n1 "$portfile.2")"
+start_testbed base2 --threads 1 --log-cap 1000000
+tb2=$testbed_pid
 "$bin/loadgen" --url "$base2/ordered?delay_us=200" --concurrency 64 --requests 20000 \
   --order-keys 50 --flush-every 500 --set max_count=32 --set max_queue=1000 --variant ordered
 python3 - "$base2" 50 500 <<'PY'

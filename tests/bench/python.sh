@@ -21,13 +21,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$venv/bin/pip" install -q ./python aiohttp httpx requests
 py="$venv/bin/python"
 bin=target/release
-out=$(mktemp)
-portfile=$(mktemp)
-"$bin/testbed" --port 0 --threads 1 > "$portfile" &
-tb=$!
-trap 'kill $tb 2>/dev/null || true; rm -f "$out" "$portfile"' EXIT
-until [ -s "$portfile" ]; do sleep 0.05; done
-url="http://127.0.0.1:$(head -n1 "$portfile")/fast"
+source tests/bench/lib.sh
+out="$bench_tmp/out"
+start_testbed base --threads 1
+url="$base/fast"
 run() { "$py" tests/bench/python_bench.py --url "$url" "$@" | tee -a "$out"; }
 
 for r in $(seq "$ROUNDS"); do

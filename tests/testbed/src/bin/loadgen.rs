@@ -225,23 +225,22 @@ fn tailrace_request(a: &Args, i: u64) -> tailrace::Request {
     req
 }
 
-async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
-    let ordered = a.order_keys.is_some() || a.flush_every.is_some();
+/// The closed loop every client runs: `concurrency` workers, each timing one call at a time
+/// until the run is over. `submit` takes the next call index from `shared` and starts that call
+/// (or returns None when the run is over); the future it returns says whether the call succeeded.
+async fn closed_loop<S, F>(concurrency: usize, shared: Arc<Shared>, submit: S)
+where
+    S: Fn(&Shared) -> Option<F> + Clone + Send + 'static,
+    F: std::future::Future<Output = bool> + Send,
+{
     let mut workers = Vec::new();
-    for _ in 0..a.concurrency {
-        let (a, client, shared) = (a.clone(), client.clone(), shared.clone());
+    for _ in 0..concurrency {
+        let (shared, submit) = (shared.clone(), submit.clone());
         workers.push(tokio::spawn(async move {
             loop {
                 let started = Instant::now();
-                let call = if ordered {
-                    let _g = shared.submit.lock().unwrap();
-                    let Some(i) = shared.take() else { break };
-                    client.send(tailrace_request(&a, i))
-                } else {
-                    let Some(i) = shared.take() else { break };
-                    client.send(tailrace_request(&a, i))
-                };
-                let ok = matches!(call.await, Ok(r) if r.status().is_success());
+                let Some(call) = submit(&shared) else { break };
+                let ok = call.await;
                 shared.record(started, ok);
             }
         }));
@@ -249,6 +248,19 @@ async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared
     for w in workers {
         let _ = w.await;
     }
+}
+
+async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
+    let ordered = a.order_keys.is_some() || a.flush_every.is_some();
+    let concurrency = a.concurrency;
+    closed_loop(concurrency, shared, move |shared: &Shared| {
+        // Ordering needs submission order = call index order, so index and submit go together.
+        let _g = ordered.then(|| shared.submit.lock().unwrap());
+        let i = shared.take()?;
+        let call = client.send(tailrace_request(&a, i));
+        Some(async move { matches!(call.await, Ok(r) if r.status().is_success()) })
+    })
+    .await
 }
 
 type Raw = HyperClient<HttpConnector, Full<Bytes>>;
@@ -261,37 +273,30 @@ fn raw_client() -> Raw {
     b.build(tcp)
 }
 
+/// One GET over the raw client, body read to the end; the status it answered with.
+async fn raw_get(client: &Raw, uri: http::Uri) -> Result<http::StatusCode, BoxError> {
+    let req = http::Request::get(uri).body(Full::new(Bytes::new()))?;
+    let resp = client.request(req).await?;
+    let status = resp.status();
+    resp.into_body().collect().await?;
+    Ok(status)
+}
+
 async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
     let uri: http::Uri = a.url.parse().expect("checked in main");
-    let mut workers = Vec::new();
-    for _ in 0..a.concurrency {
-        let (client, shared, uri) = (client.clone(), shared.clone(), uri.clone());
-        workers.push(tokio::spawn(async move {
-            while shared.take().is_some() {
-                let started = Instant::now();
-                let req = http::Request::get(uri.clone())
-                    .body(Full::new(Bytes::new()))
-                    .expect("valid request");
-                let ok = match client.request(req).await {
-                    Ok(resp) => {
-                        let status = resp.status();
-                        resp.into_body().collect().await.is_ok() && status.is_success()
-                    }
-                    Err(_) => false,
-                };
-                shared.record(started, ok);
-            }
-        }));
-    }
-    for w in workers {
-        let _ = w.await;
-    }
+    closed_loop(a.concurrency, shared, move |shared: &Shared| {
+        shared.take()?;
+        let (client, uri) = (client.clone(), uri.clone());
+        Some(async move { matches!(raw_get(&client, uri).await, Ok(s) if s.is_success()) })
+    })
+    .await
 }
 
 /// Attempts sent by the tower-hedge service (originals and hedges), for the `attempts` field.
 static TOWER_ATTEMPTS: AtomicU64 = AtomicU64::new(0);
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type OneAttempt = tower::util::BoxCloneSyncService<http::Uri, bool, std::io::Error>;
 /// `tower::hedge::Hedge` is not `Clone`; its histogram must be shared by every worker, so the
 /// workers share one under a lock held only for `ready` + `call` (not while the call runs).
@@ -318,15 +323,7 @@ fn tower_hedge_service(raw: Raw) -> TowerHedge {
         let raw = raw.clone();
         let attempt: BoxFuture<Result<bool, std::io::Error>> = Box::pin(async move {
             TOWER_ATTEMPTS.fetch_add(1, Relaxed);
-            let req = http::Request::get(uri)
-                .body(Full::new(Bytes::new()))
-                .map_err(std::io::Error::other)?;
-            let resp = raw.request(req).await.map_err(std::io::Error::other)?;
-            let status = resp.status();
-            resp.into_body()
-                .collect()
-                .await
-                .map_err(std::io::Error::other)?;
+            let status = raw_get(&raw, uri).await.map_err(std::io::Error::other)?;
             if status.is_server_error() {
                 // Like tailrace's default failure set: a 5xx is not an answer worth winning.
                 return Err(std::io::Error::other(format!("status {status}")));
@@ -348,30 +345,21 @@ fn tower_hedge_service(raw: Raw) -> TowerHedge {
 async fn run_tower_hedge(a: Arc<Args>, svc: TowerHedge, shared: Arc<Shared>) {
     use tower::{Service, ServiceExt};
     let uri: http::Uri = a.url.parse().expect("checked in main");
-    let mut workers = Vec::new();
-    for _ in 0..a.concurrency {
-        let (svc, shared, uri) = (svc.clone(), shared.clone(), uri.clone());
-        workers.push(tokio::spawn(async move {
-            while shared.take().is_some() {
-                let started = Instant::now();
-                let call = {
-                    let mut svc = svc.lock().await;
-                    match svc.ready().await {
-                        Ok(svc) => Some(svc.call(uri.clone())),
-                        Err(_) => None,
-                    }
-                };
-                let ok = match call {
-                    Some(call) => matches!(call.await, Ok(true)),
-                    None => false,
-                };
-                shared.record(started, ok);
-            }
-        }));
-    }
-    for w in workers {
-        let _ = w.await;
-    }
+    closed_loop(a.concurrency, shared, move |shared: &Shared| {
+        shared.take()?;
+        let (svc, uri) = (svc.clone(), uri.clone());
+        Some(async move {
+            let call = {
+                let mut svc = svc.lock().await;
+                match svc.ready().await {
+                    Ok(svc) => svc.call(uri),
+                    Err(_) => return false,
+                }
+            };
+            matches!(call.await, Ok(true))
+        })
+    })
+    .await
 }
 
 /// CPU time (user + system) this process has used so far.
