@@ -9,14 +9,14 @@
 //! on the shared runtime. The returned [`Call`] is a future; dropping it cancels the call inside
 //! the runtime.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 
@@ -29,7 +29,7 @@ use crate::limit::Limiter;
 use crate::order::Gate;
 use crate::request::Request;
 use crate::response::Response;
-use crate::runtime;
+use crate::runtime::{self, ForkLocal};
 use crate::stats::{LimitKeyStats, Recorder, Stats};
 use crate::transport::Transport;
 
@@ -145,33 +145,25 @@ fn ms(d: Duration) -> String {
 /// the parent's pending calls do not exist there, so their turns and slots must not either (and
 /// a lock a parent thread held at the fork must never be waited on).
 struct Stages {
-    generation: u64,
     gate: Gate,
     limiter: Limiter,
 }
 
 impl Stages {
-    fn new(config: &Config, generation: u64) -> Stages {
+    fn new(config: &Config) -> Stages {
         Stages {
-            generation,
             gate: Gate::new(),
             limiter: Limiter::new(config),
         }
     }
 }
 
-/// The connection pool of one fork generation (a forked child builds its own).
-struct TransportSlot {
-    generation: u64,
-    transport: Arc<Transport>,
-}
-
 struct Inner {
     config: Config,
-    transport: ArcSwap<TransportSlot>,
-    rebuild: Mutex<()>,
+    /// This fork generation's connection pool (a forked child builds its own).
+    transport: ForkLocal<Transport>,
     recorder: Recorder,
-    stages: ArcSwap<Stages>,
+    stages: ForkLocal<Stages>,
     hedger: Hedger,
     balancer: Balancer,
     closed: AtomicBool,
@@ -211,20 +203,16 @@ impl Client {
         let transport = {
             let handle = runtime::handle();
             let _enter = handle.enter();
-            Arc::new(Transport::new(&config)?)
+            Transport::new(&config)?
         };
         let recorder = Recorder::new();
         let balancer = Balancer::new(&config, &recorder);
         let (close_signal, _) = watch::channel(false);
         Ok(Client {
             inner: Arc::new(Inner {
-                transport: ArcSwap::from_pointee(TransportSlot {
-                    generation: runtime::generation(),
-                    transport,
-                }),
-                rebuild: Mutex::new(()),
+                transport: ForkLocal::new(transport),
                 recorder,
-                stages: ArcSwap::from_pointee(Stages::new(&config, runtime::generation())),
+                stages: ForkLocal::new(Stages::new(&config)),
                 hedger: Hedger::new(&config),
                 balancer,
                 closed: AtomicBool::new(false),
@@ -415,7 +403,7 @@ impl Inner {
 
     /// The stages after submission, in DESIGN.md's order: order gate, limiter, hedger.
     async fn execute(&self, call: &mut Prepared) -> Result<Response> {
-        let stages = arc_swap::Guard::into_inner(self.stages());
+        let stages = self.stages();
         let limiter = &stages.limiter;
         let key = call.limit_key.clone();
         let admission = match call.admission.take() {
@@ -441,45 +429,17 @@ impl Inner {
         self.hedger.run(&env, call, first, &spare).await
     }
 
-    /// This fork generation's order gate and limiter (fresh ones in a forked child; the parent's
-    /// are leaked there, never touched). The guard is for short synchronous use (submission,
-    /// stats); a running call keeps an `Arc`.
-    fn stages(&self) -> arc_swap::Guard<Arc<Stages>> {
-        let generation = runtime::generation();
-        let current = self.stages.load();
-        if current.generation == generation {
-            return current;
-        }
-        drop(current);
-        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        if self.stages.load().generation != generation {
-            let fresh = Arc::new(Stages::new(&self.config, generation));
-            std::mem::forget(self.stages.swap(fresh));
-        }
-        self.stages.load()
+    /// This fork generation's order gate and limiter (fresh ones in a forked child).
+    fn stages(&self) -> Arc<Stages> {
+        self.stages
+            .get(|| Ok::<_, Infallible>(Stages::new(&self.config)))
+            .unwrap_or_else(|never| match never {})
     }
 
-    /// This fork generation's pool. A forked child must not touch the parent's connections (they
-    /// belong to the parent's runtime), so it builds fresh ones and leaks the old.
+    /// This fork generation's pool: a forked child must not touch the parent's connections
+    /// (they belong to the parent's runtime), so it builds fresh ones.
     fn transport(&self) -> Result<Arc<Transport>> {
-        let generation = runtime::generation();
-        let slot = self.transport.load();
-        if slot.generation == generation {
-            return Ok(slot.transport.clone());
-        }
-        drop(slot);
-        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = self.transport.load_full();
-        if slot.generation == generation {
-            return Ok(slot.transport.clone());
-        }
-        std::mem::forget(slot);
-        let transport = Arc::new(Transport::new(&self.config)?);
-        self.transport.store(Arc::new(TransportSlot {
-            generation,
-            transport: transport.clone(),
-        }));
-        Ok(transport)
+        self.transport.get(|| Transport::new(&self.config))
     }
 }
 

@@ -165,6 +165,58 @@ where
         .map_err(|_| Error::internal("the runtime dropped a blocking call (did it panic?)"))
 }
 
+/// A value that belongs to one fork generation: a forked child builds a fresh one on first use
+/// and never touches the parent's (its tasks, locks and sockets belong to threads that do not
+/// exist in the child). The parent's value is leaked there, not dropped, for the same reason.
+pub(crate) struct ForkLocal<T> {
+    current: arc_swap::ArcSwap<ForkSlot<T>>,
+    rebuild: Mutex<()>,
+}
+
+struct ForkSlot<T> {
+    generation: u64,
+    value: Arc<T>,
+}
+
+impl<T> ForkLocal<T> {
+    /// Holds `value` for the current generation.
+    pub(crate) fn new(value: T) -> ForkLocal<T> {
+        ForkLocal {
+            current: arc_swap::ArcSwap::from_pointee(ForkSlot {
+                generation: generation(),
+                value: Arc::new(value),
+            }),
+            rebuild: Mutex::new(()),
+        }
+    }
+
+    /// This generation's value; in a forked child, the first caller builds it with `make`.
+    pub(crate) fn get<E>(
+        &self,
+        make: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<Arc<T>, E> {
+        let generation = generation();
+        let slot = self.current.load();
+        if slot.generation == generation {
+            return Ok(slot.value.clone());
+        }
+        drop(slot);
+        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = self.current.load();
+        if slot.generation == generation {
+            return Ok(slot.value.clone());
+        }
+        drop(slot);
+        let value = Arc::new(make()?);
+        let old = self.current.swap(Arc::new(ForkSlot {
+            generation,
+            value: value.clone(),
+        }));
+        std::mem::forget(old);
+        Ok(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

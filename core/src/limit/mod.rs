@@ -81,10 +81,7 @@ impl Admission {
     pub(crate) async fn into_permit(self) -> Result<Permit> {
         match self {
             Admission::Granted(p) => Ok(p),
-            Admission::Queued(w) => {
-                let timeout = w.queue_timeout();
-                w.until_granted(timeout).await
-            }
+            Admission::Queued(w) => w.until_granted().await,
         }
     }
 }

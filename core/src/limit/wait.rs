@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -46,13 +46,9 @@ impl Waiting {
         }
     }
 
-    /// The limiter's `queue_timeout_ms`.
-    pub(super) fn queue_timeout(&self) -> Option<Duration> {
-        self.shared.bounds.as_ref().and_then(|b| b.queue_timeout)
-    }
-
-    /// Wait for a slot, at most `timeout` (from joining the queue) if one is set.
-    pub(super) async fn until_granted(mut self, timeout: Option<Duration>) -> Result<Permit> {
+    /// Wait for a slot, at most `queue_timeout_ms` (from joining the queue) if one is set.
+    pub(super) async fn until_granted(mut self) -> Result<Permit> {
+        let timeout = self.shared.bounds.as_ref().and_then(|b| b.queue_timeout);
         let granted = match timeout {
             None => (&mut self.rx).await,
             Some(t) => {
