@@ -1,10 +1,12 @@
-//! One attempt: build the HTTP request for a host, send it under `attempt_timeout_ms`, and keep
-//! that host's numbers (in flight, attempts, errors) honest even when the attempt is cancelled.
+//! One attempt: send a call's HTTP request to a host under `attempt_timeout_ms`, and keep that
+//! host's numbers (in flight, attempts, errors) honest even when the attempt is cancelled.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use crate::call::Prepared;
+use bytes::Bytes;
+use http_body_util::Full;
+
 use crate::error::{Error, Result, Sent, TimeoutKind};
 use crate::hedge::Env;
 use crate::stats::HostStats;
@@ -19,22 +21,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Send attempt number `index` of `call` to `host`. The answer is returned whatever its status;
-/// the hedger decides what counts as a failure.
+/// Send `req` (one attempt of a call, built for `host`). The answer is returned whatever its
+/// status; the hedger decides what counts as a failure.
 pub(crate) async fn run(
     env: &Env<'_>,
-    call: &Prepared,
+    req: http::Request<Full<Bytes>>,
     host: Arc<HostStats>,
-    index: u32,
 ) -> Result<Answer> {
-    let req = call.http_request(&host.url, index, env.config.attempt_header)?;
     env.recorder.attempts.fetch_add(1, Relaxed);
     host.attempts.fetch_add(1, Relaxed);
     host.in_flight.fetch_add(1, Relaxed);
     let _in_flight = InFlight(&host);
     let result = match env.config.attempt_timeout {
-        None => env.transport.send(req).await,
-        Some(t) => match tokio::time::timeout(t, env.transport.send(req)).await {
+        None => env.transport.send(req, &host.url).await,
+        Some(t) => match tokio::time::timeout(t, env.transport.send(req, &host.url)).await {
             Ok(r) => r,
             Err(_) => Err(Error::timeout(TimeoutKind::Attempt, t, Sent::Maybe)),
         },

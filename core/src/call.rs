@@ -2,6 +2,7 @@
 //! built from it. Everything that can be wrong with a request is found here, before anything is
 //! queued or sent.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::limit::Admission;
 use crate::order::{Gate, Ticket};
 use crate::request::Request;
+use crate::stats::{HostStats, Recorder};
 
 /// Header carrying the attempt index, so servers can tell hedges apart.
 pub(crate) const ATTEMPT_HEADER: &str = "x-tailrace-attempt";
@@ -27,8 +29,9 @@ pub(crate) enum Target {
     /// A full URL: every attempt goes to its host.
     Url {
         uri: Uri,
-        /// `scheme://authority`, as reported in `Response::host` and per-host stats.
-        host: String,
+        /// The numbers of `scheme://authority` (also what `Response::host` reports), looked up
+        /// once at submission rather than per attempt.
+        host: Arc<HostStats>,
     },
     /// A path (and query) joined to a host the balancer picks for each attempt.
     Path(String),
@@ -55,24 +58,25 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Validate `req` and, only if it is valid, take its place in submission order at `gate`.
-    pub(crate) fn new(req: Request, config: &Config, gate: &Gate) -> Result<Prepared> {
+    pub(crate) fn new(
+        req: Request,
+        config: &Config,
+        gate: &Gate,
+        recorder: &Recorder,
+    ) -> Result<Prepared> {
         if let Some(e) = req.error {
             return Err(e);
         }
-        let target = parse_target(&req.target, config)?;
+        let target = parse_target(&req.target, config, recorder)?;
         let idempotent = req.idempotent.unwrap_or(matches!(
             req.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
         ));
-        let mut headers = req.headers;
-        if !headers.contains_key(USER_AGENT) {
-            headers.insert(USER_AGENT, DEFAULT_USER_AGENT.clone());
-        }
         let ticket = gate.submit(req.order_key.as_deref(), req.flush);
         Ok(Prepared {
             method: req.method,
             target,
-            headers,
+            headers: req.headers,
             body: req.body,
             timeout: req.timeout.or(config.timeout).filter(|t| !t.is_zero()),
             idempotent,
@@ -83,8 +87,9 @@ impl Prepared {
         })
     }
 
-    /// The HTTP request for one attempt to `base` (a configured host; ignored for full URLs).
-    /// The body is shared, not copied.
+    /// The HTTP request for attempt number `attempt` to `base` (a configured host; ignored for
+    /// full URLs). The body is shared, not copied; the headers are copied, since other attempts
+    /// may need them.
     pub(crate) fn http_request(
         &self,
         base: &str,
@@ -93,26 +98,57 @@ impl Prepared {
     ) -> Result<http::Request<Full<Bytes>>> {
         let uri = match &self.target {
             Target::Url { uri, .. } => uri.clone(),
-            Target::Path(path) => {
-                let full = format!("{base}{path}");
-                full.parse::<Uri>().map_err(|e| {
-                    Error::invalid_request(format!("`{full}` is not a valid URL: {e}"))
-                })?
-            }
+            Target::Path(path) => join(base, path)?,
         };
+        Ok(self.build(uri, self.headers.clone(), attempt, attempt_header))
+    }
+
+    /// The HTTP request of a call's only attempt (number 0): the URL and headers are moved into
+    /// it, not copied. Later calls to `http_request` would see them gone, so a call that may
+    /// send a second attempt must not use this.
+    pub(crate) fn take_http_request(
+        &mut self,
+        base: &str,
+        attempt_header: bool,
+    ) -> Result<http::Request<Full<Bytes>>> {
+        let uri = match &mut self.target {
+            Target::Url { uri, .. } => std::mem::take(uri),
+            Target::Path(path) => join(base, path)?,
+        };
+        let headers = std::mem::take(&mut self.headers);
+        Ok(self.build(uri, headers, 0, attempt_header))
+    }
+
+    fn build(
+        &self,
+        uri: Uri,
+        mut headers: HeaderMap,
+        attempt: u32,
+        attempt_header: bool,
+    ) -> http::Request<Full<Bytes>> {
+        if !headers.contains_key(USER_AGENT) {
+            headers.insert(USER_AGENT, DEFAULT_USER_AGENT.clone());
+        }
+        if attempt_header {
+            headers.insert(ATTEMPT_HEADER, HeaderValue::from(attempt));
+        }
         let mut req = http::Request::new(Full::new(self.body.clone()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = uri;
-        *req.headers_mut() = self.headers.clone();
-        if attempt_header {
-            req.headers_mut()
-                .insert(ATTEMPT_HEADER, HeaderValue::from(attempt));
-        }
-        Ok(req)
+        *req.headers_mut() = headers;
+        req
     }
 }
 
-fn parse_target(target: &str, config: &Config) -> Result<Target> {
+/// `base` (a configured host, maybe with a path prefix) joined with `path` (which starts with
+/// `/`). The string is moved into the URL, not copied again.
+fn join(base: &str, path: &str) -> Result<Uri> {
+    let full = format!("{base}{path}");
+    Uri::try_from(full)
+        .map_err(|e| Error::invalid_request(format!("`{base}{path}` is not a valid URL: {e}")))
+}
+
+fn parse_target(target: &str, config: &Config, recorder: &Recorder) -> Result<Target> {
     if target.contains("://") {
         let uri: Uri = target
             .parse()
@@ -128,7 +164,20 @@ fn parse_target(target: &str, config: &Config) -> Result<Target> {
         let Some(authority) = uri.authority() else {
             return Err(Error::invalid_request(format!("`{target}` has no host")));
         };
-        let host = format!("{}://{}", uri.scheme_str().unwrap_or("http"), authority);
+        let scheme = uri.scheme_str().unwrap_or("http");
+        // The host's key is `scheme://authority`, which is usually the start of `target` as
+        // written: then it is looked up without building a string.
+        let n = scheme.len() + 3 + authority.as_str().len();
+        let host = match target.get(..n) {
+            Some(prefix)
+                if prefix.starts_with(scheme)
+                    && prefix[scheme.len()..].starts_with("://")
+                    && prefix.ends_with(authority.as_str()) =>
+            {
+                recorder.host(prefix)
+            }
+            _ => recorder.host(&format!("{scheme}://{authority}")),
+        };
         return Ok(Target::Url { uri, host });
     }
     if target.is_empty() {
@@ -145,9 +194,8 @@ fn parse_target(target: &str, config: &Config) -> Result<Target> {
     } else {
         format!("/{target}")
     };
-    // Check the path once with a placeholder host, so a bad path fails before anything waits.
-    format!("http://h{path}")
-        .parse::<Uri>()
+    // Check the path once, so a bad path fails before anything waits.
+    http::uri::PathAndQuery::try_from(path.as_str())
         .map_err(|e| Error::invalid_request(format!("`{target}` is not a valid path: {e}")))?;
     Ok(Target::Path(path))
 }
@@ -173,7 +221,8 @@ mod tests {
             "",
             "/path-without-hosts",
         ] {
-            let err = Prepared::new(Request::get(bad), &c, &Gate::new()).unwrap_err();
+            let err =
+                Prepared::new(Request::get(bad), &c, &Gate::new(), &Recorder::new()).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{bad}");
         }
     }
@@ -181,7 +230,7 @@ mod tests {
     #[test]
     fn paths_join_hosts_and_keep_prefixes() {
         let c = config("http://a:1/api/");
-        let p = Prepared::new(Request::get("v1?x=1"), &c, &Gate::new()).unwrap();
+        let p = Prepared::new(Request::get("v1?x=1"), &c, &Gate::new(), &Recorder::new()).unwrap();
         let r = p.http_request("http://a:1/api", 2, true).unwrap();
         assert_eq!(r.uri(), "http://a:1/api/v1?x=1");
         assert_eq!(r.headers()[ATTEMPT_HEADER], "2");
@@ -192,24 +241,29 @@ mod tests {
     fn idempotency_follows_the_method_unless_declared() {
         let c = config("http://a:1");
         assert!(
-            Prepared::new(Request::get("/"), &c, &Gate::new())
+            Prepared::new(Request::get("/"), &c, &Gate::new(), &Recorder::new())
                 .unwrap()
                 .idempotent
         );
         assert!(
-            Prepared::new(Request::delete("/"), &c, &Gate::new())
+            Prepared::new(Request::delete("/"), &c, &Gate::new(), &Recorder::new())
                 .unwrap()
                 .idempotent
         );
         assert!(
-            !Prepared::new(Request::post("/"), &c, &Gate::new())
+            !Prepared::new(Request::post("/"), &c, &Gate::new(), &Recorder::new())
                 .unwrap()
                 .idempotent
         );
         assert!(
-            Prepared::new(Request::post("/").idempotent(true), &c, &Gate::new())
-                .unwrap()
-                .idempotent
+            Prepared::new(
+                Request::post("/").idempotent(true),
+                &c,
+                &Gate::new(),
+                &Recorder::new()
+            )
+            .unwrap()
+            .idempotent
         );
     }
 }

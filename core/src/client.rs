@@ -12,16 +12,16 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::balance::Balancer;
 use crate::call::Prepared;
+use crate::close::Closer;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result, Sent, TimeoutKind};
 use crate::hedge::{Env, Hedger};
@@ -166,8 +166,7 @@ struct Inner {
     stages: ForkLocal<Stages>,
     hedger: Hedger,
     balancer: Balancer,
-    closed: AtomicBool,
-    close_signal: watch::Sender<bool>,
+    closer: Closer,
 }
 
 /// An HTTP client. Cheap to clone (clones share pools, stats and limits); safe to use from any
@@ -207,7 +206,6 @@ impl Client {
         };
         let recorder = Recorder::new();
         let balancer = Balancer::new(&config, &recorder);
-        let (close_signal, _) = watch::channel(false);
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: ForkLocal::new(transport),
@@ -215,8 +213,7 @@ impl Client {
                 stages: ForkLocal::new(Stages::new(&config)),
                 hedger: Hedger::new(&config),
                 balancer,
-                closed: AtomicBool::new(false),
-                close_signal,
+                closer: Closer::default(),
                 config,
             }),
         })
@@ -311,14 +308,12 @@ impl Client {
     /// Close the client: calls still pending end with `ClientClosed`, new calls are refused with
     /// it. Idempotent. Clones of this client are closed too.
     pub fn close(&self) {
-        if !self.inner.closed.swap(true, Relaxed) {
-            self.inner.close_signal.send_replace(true);
-        }
+        self.inner.closer.close();
     }
 
     /// Whether [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.closed.load(Relaxed)
+        self.inner.closer.is_closed()
     }
 }
 
@@ -339,7 +334,12 @@ impl CallGuard<'_> {
         if let Err(e) = result {
             self.recorder.record_error(e.kind());
         }
-        self.recorder.record_latency(self.submitted.elapsed());
+        // A response carries its elapsed time already: one clock read fewer per call.
+        let elapsed = match result {
+            Ok(r) => r.elapsed(),
+            Err(_) => self.submitted.elapsed(),
+        };
+        self.recorder.record_latency(elapsed);
     }
 }
 
@@ -355,11 +355,11 @@ impl Inner {
     /// The synchronous part of `send`: count, validate, take a place in submission order.
     fn submit(&self, req: Request) -> Result<Prepared> {
         self.recorder.calls.fetch_add(1, Relaxed);
-        let prepared = if self.closed.load(Relaxed) {
+        let prepared = if self.closer.is_closed() {
             Err(closed_error())
         } else {
             let stages = self.stages();
-            Prepared::new(req, &self.config, &stages.gate).map(|mut call| {
+            Prepared::new(req, &self.config, &stages.gate, &self.recorder).map(|mut call| {
                 // When the call's order turn has already come, its place at the limiter is taken
                 // now too, so the limiter's FIFO is submission order (tasks may start in any
                 // order) and a full queue rejects the call that was submitted last.
@@ -383,7 +383,6 @@ impl Inner {
             done: false,
             submitted,
         };
-        let mut closed = self.close_signal.subscribe();
         let work = async {
             match call.timeout {
                 None => self.execute(&mut call).await,
@@ -393,10 +392,11 @@ impl Inner {
                 },
             }
         };
-        let result = tokio::select! {
-            r = work => r,
-            _ = closed.wait_for(|c| *c) => Err(closed_error()),
-        };
+        let result = self
+            .closer
+            .until_closed(work)
+            .await
+            .unwrap_or_else(|| Err(closed_error()));
         guard.finish(&result);
         result
     }
@@ -420,7 +420,7 @@ impl Inner {
         call.ticket.started();
         let transport = self.transport()?;
         let env = Env {
-            transport: &transport,
+            transport,
             recorder: &self.recorder,
             balancer: &self.balancer,
             config: &self.config,
@@ -430,7 +430,7 @@ impl Inner {
     }
 
     /// This fork generation's order gate and limiter (fresh ones in a forked child).
-    fn stages(&self) -> Arc<Stages> {
+    fn stages(&self) -> &Stages {
         self.stages
             .get(|| Ok::<_, Infallible>(Stages::new(&self.config)))
             .unwrap_or_else(|never| match never {})
@@ -438,13 +438,13 @@ impl Inner {
 
     /// This fork generation's pool: a forked child must not touch the parent's connections
     /// (they belong to the parent's runtime), so it builds fresh ones.
-    fn transport(&self) -> Result<Arc<Transport>> {
+    fn transport(&self) -> Result<&Transport> {
         self.transport.get(|| Transport::new(&self.config))
     }
 }
 
 enum CallState {
-    /// Runs when polled (submitted on a runtime thread).
+    /// Runs when polled (sent on a runtime thread, or [`Client::submit`]).
     Inline(Pin<Box<dyn Future<Output = Result<Response>> + Send>>),
     /// Spawned on the runtime.
     Running(JoinHandle<Result<Response>>),

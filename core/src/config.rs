@@ -255,7 +255,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "attempt_header",
         default: "true",
-        doc: "send header x-tailrace-attempt: i with each attempt so servers can see hedges",
+        doc: "when hedging (concurrent_calls > 1), send header x-tailrace-attempt: i with each attempt so servers can tell hedges apart",
         set: |c, v| {
             c.attempt_header = parse_bool(v)?;
             Ok(())

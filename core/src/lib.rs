@@ -27,6 +27,7 @@ mod attempt;
 mod balance;
 mod call;
 mod client;
+mod close;
 pub mod config;
 mod error;
 mod hedge;

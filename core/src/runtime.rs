@@ -10,7 +10,7 @@
 //!   [`block_on`] refuses with `WouldDeadlock` there.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use once_cell::sync::Lazy;
@@ -168,24 +168,34 @@ where
 /// A value that belongs to one fork generation: a forked child builds a fresh one on first use
 /// and never touches the parent's (its tasks, locks and sockets belong to threads that do not
 /// exist in the child). The parent's value is leaked there, not dropped, for the same reason.
+///
+/// Every call reads it, so reading is one atomic load and no reference count: a value, once
+/// published, is never freed while the `ForkLocal` lives (a replaced one is leaked), which is
+/// what makes handing out `&T` for the `ForkLocal`'s lifetime sound.
 pub(crate) struct ForkLocal<T> {
-    current: arc_swap::ArcSwap<ForkSlot<T>>,
+    current: AtomicPtr<ForkSlot<T>>,
     rebuild: Mutex<()>,
 }
 
 struct ForkSlot<T> {
     generation: u64,
-    value: Arc<T>,
+    value: T,
 }
+
+// SAFETY: a ForkLocal hands out `&T` to any thread and moves `T` across threads when built, like
+// an `Arc<T>` would.
+unsafe impl<T: Send + Sync> Send for ForkLocal<T> {}
+unsafe impl<T: Send + Sync> Sync for ForkLocal<T> {}
 
 impl<T> ForkLocal<T> {
     /// Holds `value` for the current generation.
     pub(crate) fn new(value: T) -> ForkLocal<T> {
+        let slot = Box::new(ForkSlot {
+            generation: generation(),
+            value,
+        });
         ForkLocal {
-            current: arc_swap::ArcSwap::from_pointee(ForkSlot {
-                generation: generation(),
-                value: Arc::new(value),
-            }),
+            current: AtomicPtr::new(Box::into_raw(slot)),
             rebuild: Mutex::new(()),
         }
     }
@@ -194,26 +204,43 @@ impl<T> ForkLocal<T> {
     pub(crate) fn get<E>(
         &self,
         make: impl FnOnce() -> std::result::Result<T, E>,
-    ) -> std::result::Result<Arc<T>, E> {
+    ) -> std::result::Result<&T, E> {
         let generation = generation();
-        let slot = self.current.load();
-        if slot.generation == generation {
-            return Ok(slot.value.clone());
+        if let Some(value) = self.load(generation) {
+            return Ok(value);
         }
-        drop(slot);
         let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
-        let slot = self.current.load();
-        if slot.generation == generation {
-            return Ok(slot.value.clone());
+        if let Some(value) = self.load(generation) {
+            return Ok(value);
         }
-        drop(slot);
-        let value = Arc::new(make()?);
-        let old = self.current.swap(Arc::new(ForkSlot {
+        let fresh = Box::into_raw(Box::new(ForkSlot {
             generation,
-            value: value.clone(),
+            value: make()?,
         }));
-        std::mem::forget(old);
-        Ok(value)
+        // The old slot is leaked, never freed: the parent's threads may still be reading it
+        // (in the parent's address space), and dropping its value would touch dead threads' state.
+        self.current.store(fresh, Ordering::Release);
+        // SAFETY: `fresh` was just published and is freed only by `Drop`, which needs `&mut self`.
+        Ok(unsafe { &(*fresh).value })
+    }
+
+    fn load(&self, generation: u64) -> Option<&T> {
+        // SAFETY: the pointer always points to a slot built by `new` or `get` that is freed only
+        // in `Drop` (replaced slots are leaked), so it is valid for as long as `&self` is.
+        let slot = unsafe { &*self.current.load(Ordering::Acquire) };
+        (slot.generation == generation).then_some(&slot.value)
+    }
+}
+
+impl<T> Drop for ForkLocal<T> {
+    fn drop(&mut self) {
+        let slot = *self.current.get_mut();
+        // SAFETY: the current slot came from `Box::into_raw` and nothing can borrow it any more.
+        let slot = unsafe { Box::from_raw(slot) };
+        if slot.generation != generation() {
+            // A parent's value in a forked child: leaked, like every replaced one.
+            std::mem::forget(slot);
+        }
     }
 }
 

@@ -185,13 +185,11 @@ impl Recorder {
 }
 
 fn shard_index() -> usize {
+    // Threads take shards in turn as they first record, so the runtime's few workers each get
+    // their own shard (hashing thread ids let two of them share one, and its cache lines).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     thread_local! {
-        static SHARD: usize = {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::thread::current().id().hash(&mut h);
-            (h.finish() as usize) % SHARDS
-        };
+        static SHARD: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
     }
     SHARD.with(|s| *s)
 }

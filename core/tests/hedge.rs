@@ -256,7 +256,7 @@ fn each_attempt_goes_to_a_host_the_call_is_not_using() {
 }
 
 #[test]
-fn attempts_carry_their_index_header_unless_turned_off() {
+fn hedging_clients_number_their_attempts_unless_turned_off() {
     let slow = testbed("fixed:300000");
     let fast = testbed("fixed:50000");
     let c = Client::builder()
@@ -273,13 +273,21 @@ fn attempts_carry_their_index_header_unless_turned_off() {
     };
     assert_eq!(attempt_of(&slow), Some(0));
     assert_eq!(attempt_of(&fast), Some(1));
-    let c = Client::builder()
+    // Turned off on a hedging client (the long delay keeps it to one attempt here).
+    let off = Client::builder()
         .hosts([fast.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_secs(10))
         .set("attempt_header", "false")
         .build()
         .unwrap();
     fast.reset();
-    c.send_blocking(Request::get("/h")).unwrap();
+    off.send_blocking(Request::get("/h")).unwrap();
+    assert_eq!(attempt_of(&fast), None);
+    // A client that never hedges has no attempt numbers to tell apart.
+    let plain = Client::builder().hosts([fast.url()]).build().unwrap();
+    fast.reset();
+    plain.send_blocking(Request::get("/h")).unwrap();
     assert_eq!(attempt_of(&fast), None);
 }
 

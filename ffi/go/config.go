@@ -33,8 +33,8 @@ type Config struct {
 	// RetryOnStatus is the statuses that count as a failed attempt, e.g. "502,503,504"
 	// (default "5xx").
 	RetryOnStatus string
-	// AttemptHeader sends x-tailrace-attempt: i with each attempt (default true; set it to a
-	// pointer to false to turn the header off).
+	// AttemptHeader sends x-tailrace-attempt: i with each attempt when hedging (ConcurrentCalls
+	// > 1; default true; set it to a pointer to false to turn the header off).
 	AttemptHeader *bool
 	// EjectAfter ejects a host after this many consecutive failed attempts (default 5; -1: never).
 	EjectAfter int

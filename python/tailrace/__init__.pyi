@@ -79,7 +79,7 @@ class Options(TypedDict, total=False):
     """Statuses that count as a failed attempt: codes and classes, e.g. ``[502, 503]`` or ``"5xx"``
     (default). 4xx is an answer, not a failure."""
     attempt_header: Optional[bool]
-    """Send ``x-tailrace-attempt: i`` with each attempt. Default True."""
+    """When hedging (``concurrent_calls`` > 1), send ``x-tailrace-attempt: i`` with each attempt. Default True."""
     eject_after: Optional[int]
     """Eject a host after this many consecutive failed attempts (0 = never). Default 5."""
     eject_ms: Optional[int]

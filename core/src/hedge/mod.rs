@@ -90,7 +90,7 @@ impl Hedger {
     pub(crate) async fn run(
         &self,
         env: &Env<'_>,
-        call: &Prepared,
+        call: &mut Prepared,
         first: Permit,
         spare: &(dyn Fn() -> Option<Permit> + Sync),
     ) -> Result<Response> {
@@ -98,6 +98,19 @@ impl Hedger {
         if max <= 1 {
             return self.run_single(env, call, first).await;
         }
+        // Boxed so the future of every call (hedged or not) is not as large as a race's.
+        Box::pin(self.run_race(env, call, first, spare, max)).await
+    }
+
+    /// A call that may send up to `max` attempts.
+    async fn run_race(
+        &self,
+        env: &Env<'_>,
+        call: &Prepared,
+        first: Permit,
+        spare: &(dyn Fn() -> Option<Permit> + Sync),
+        max: u32,
+    ) -> Result<Response> {
         self.budget.record_call();
         let mut race = Race::default();
         let mut causes: Vec<AttemptError> = Vec::new();
@@ -173,13 +186,23 @@ impl Hedger {
         }
     }
 
-    /// A call with one attempt: no race, no boxing.
-    async fn run_single(&self, env: &Env<'_>, call: &Prepared, first: Permit) -> Result<Response> {
+    /// A call with one attempt: no race, no boxing, and its URL and headers are moved into the
+    /// request rather than copied.
+    async fn run_single(
+        &self,
+        env: &Env<'_>,
+        call: &mut Prepared,
+        first: Permit,
+    ) -> Result<Response> {
         let _slot = first;
         let (host_index, host) = pick_host(env, call, &[])?;
-        let started = std::time::Instant::now();
-        let result = attempt::run(env, call, host.clone(), 0).await;
-        if let Some(l) = self.delay.latency() {
+        // Attempt numbers tell a server hedges apart; a client that never hedges has none.
+        let numbered = env.config.attempt_header && self.policy.hedging();
+        let req = call.take_http_request(&host.url, numbered)?;
+        // The clock is read only when an adaptive delay wants the attempt's latency.
+        let latency = self.delay.latency().map(|l| (l, std::time::Instant::now()));
+        let result = attempt::run(env, req, host.clone()).await;
+        if let Some((l, started)) = latency {
             if result.is_ok() || is_timeout(&result) {
                 l.record(started.elapsed());
             }
@@ -204,7 +227,8 @@ impl Hedger {
         slot: Permit,
     ) -> Result<()> {
         let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
-        let future = Box::pin(attempt::run(env, call, host.clone(), index));
+        let req = call.http_request(&host.url, index, env.config.attempt_header)?;
+        let future = Box::pin(attempt::run(env, req, host.clone()));
         race.start(index, host_index, host, slot, future);
         Ok(())
     }
@@ -288,7 +312,7 @@ fn pick_host(
     in_use: &[usize],
 ) -> Result<(Option<usize>, Arc<HostStats>)> {
     match &call.target {
-        Target::Url { host, .. } => Ok((None, env.recorder.host(host))),
+        Target::Url { host, .. } => Ok((None, host.clone())),
         Target::Path(_) => {
             let i = env
                 .balancer

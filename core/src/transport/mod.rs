@@ -39,19 +39,15 @@ impl Transport {
         })
     }
 
-    /// Send one request and read its whole answer. Dropping the future cancels the attempt: for
-    /// HTTP/1 the connection is closed, for HTTP/2 the stream is reset.
-    pub(crate) async fn send(&self, req: http::Request<Full<Bytes>>) -> Result<Answer> {
-        let authority = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+    /// Send one request to `host` (`scheme://authority`, named in errors) and read its whole
+    /// answer. Dropping the future cancels the attempt: for HTTP/1 the connection is closed, for
+    /// HTTP/2 the stream is reset.
+    pub(crate) async fn send(&self, req: http::Request<Full<Bytes>>, host: &str) -> Result<Answer> {
         let resp = self
             .client
             .request(req)
             .await
-            .map_err(|e| classify(&e, &authority))?;
+            .map_err(|e| classify(&e, host))?;
         let (parts, body) = resp.into_parts();
         let body = body::read_limited(body, self.max_response_bytes).await?;
         Ok(Answer {
@@ -66,7 +62,7 @@ impl Transport {
 /// Turn a hyper-util error into the stage that failed. TLS errors travel inside (nested)
 /// `io::Error`s, whose `source()` skips the wrapped error, so each `io::Error` is also opened
 /// with `get_ref`.
-fn classify(err: &hyper_util::client::legacy::Error, authority: &str) -> Error {
+fn classify(err: &hyper_util::client::legacy::Error, host: &str) -> Error {
     let mut io_kind = None;
     let mut tls: Option<String> = None;
     let mut connect_timeout = None;
@@ -97,7 +93,7 @@ fn classify(err: &hyper_util::client::legacy::Error, authority: &str) -> Error {
     if let Some(why) = tls {
         return Error::new(
             ErrorKind::Tls,
-            format!("TLS handshake with {authority} failed: {why}"),
+            format!("TLS handshake with {host} failed: {why}"),
         );
     }
     if err.is_connect() {
@@ -107,12 +103,12 @@ fn classify(err: &hyper_util::client::legacy::Error, authority: &str) -> Error {
         };
         return Error::new(
             ErrorKind::Connect,
-            format!("cannot connect to {authority}: {detail}{hint}"),
+            format!("cannot connect to {host}: {detail}{hint}"),
         );
     }
     Error::new(
         ErrorKind::Protocol,
-        format!("the connection to {authority} failed before a complete response head: {detail}"),
+        format!("the connection to {host} failed before a complete response head: {detail}"),
     )
     .with_sent(Sent::Maybe)
 }
