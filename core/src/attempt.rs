@@ -4,13 +4,10 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
-
 use crate::error::{Error, Result, Sent, TimeoutKind};
 use crate::hedge::Env;
 use crate::stats::HostStats;
-use crate::transport::Answer;
+use crate::transport::{Answer, Started};
 
 /// Counts an attempt in flight at a host until dropped (finished or cancelled).
 struct InFlight<'a>(&'a HostStats);
@@ -21,20 +18,16 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Send `req` (one attempt of a call, built for `host`). The answer is returned whatever its
-/// status; the hedger decides what counts as a failure.
-pub(crate) async fn run(
-    env: &Env<'_>,
-    req: http::Request<Full<Bytes>>,
-    host: Arc<HostStats>,
-) -> Result<Answer> {
+/// Send `req` (one attempt of a call, built for `host` and handed to the pool). The answer is
+/// returned whatever its status; the hedger decides what counts as a failure.
+pub(crate) async fn run(env: &Env<'_>, req: Started, host: Arc<HostStats>) -> Result<Answer> {
     env.recorder.attempts.fetch_add(1, Relaxed);
     host.attempts.fetch_add(1, Relaxed);
     host.in_flight.fetch_add(1, Relaxed);
     let _in_flight = InFlight(&host);
     let result = match env.config.attempt_timeout {
-        None => env.transport.send(req, &host.url).await,
-        Some(t) => match tokio::time::timeout(t, env.transport.send(req, &host.url)).await {
+        None => env.transport.receive(req, &host.url).await,
+        Some(t) => match tokio::time::timeout(t, env.transport.receive(req, &host.url)).await {
             Ok(r) => r,
             Err(_) => Err(Error::timeout(TimeoutKind::Attempt, t, Sent::Maybe)),
         },

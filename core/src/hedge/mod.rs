@@ -198,7 +198,9 @@ impl Hedger {
         let (host_index, host) = pick_host(env, call, &[])?;
         // Attempt numbers tell a server hedges apart; a client that never hedges has none.
         let numbered = env.config.attempt_header && self.policy.hedging();
-        let req = call.take_http_request(&host.url, numbered)?;
+        let req = env
+            .transport
+            .start(call.take_http_request(&host.url, numbered)?);
         // The clock is read only when an adaptive delay wants the attempt's latency.
         let latency = self.delay.latency().map(|l| (l, std::time::Instant::now()));
         let result = attempt::run(env, req, host.clone()).await;
@@ -228,7 +230,7 @@ impl Hedger {
     ) -> Result<()> {
         let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
         let req = call.http_request(&host.url, index, env.config.attempt_header)?;
-        let future = Box::pin(attempt::run(env, req, host.clone()));
+        let future = Box::pin(attempt::run(env, env.transport.start(req), host.clone()));
         race.start(index, host_index, host, slot, future);
         Ok(())
     }

@@ -39,23 +39,44 @@ impl Transport {
         })
     }
 
-    /// Send one request to `host` (`scheme://authority`, named in errors) and read its whole
-    /// answer. Dropping the future cancels the attempt: for HTTP/1 the connection is closed, for
-    /// HTTP/2 the stream is reset.
-    pub(crate) async fn send(&self, req: http::Request<Full<Bytes>>, host: &str) -> Result<Answer> {
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| classify(&e, host))?;
-        let (parts, body) = resp.into_parts();
+    /// Hand `req` to the pool. Nothing is sent until [`Transport::receive`] polls the result;
+    /// starting here, synchronously, keeps the request out of the attempt's future (an async
+    /// function would hold it there for the whole attempt).
+    pub(crate) fn start(&self, req: http::Request<Full<Bytes>>) -> Started {
+        Started(self.client.request(req))
+    }
+
+    /// Send a started request to `host` (`scheme://authority`, named in errors) and read its
+    /// whole answer. Dropping the future cancels the attempt: for HTTP/1 the connection is
+    /// closed, for HTTP/2 the stream is reset.
+    pub(crate) async fn receive(&self, started: Started, host: &str) -> Result<Answer> {
+        let resp = started.0.await.map_err(|e| classify(&e, host))?;
+        // Only what the answer keeps lives across the body's await (not the whole head).
+        let (
+            http::response::Parts {
+                status,
+                version,
+                headers,
+                ..
+            },
+            body,
+        ) = resp.into_parts();
         let body = body::read_limited(body, self.max_response_bytes).await?;
         Ok(Answer {
-            status: parts.status,
-            version: parts.version,
-            headers: parts.headers,
+            status,
+            version,
+            headers,
             body,
         })
+    }
+}
+
+/// A request handed to the pool (see [`Transport::start`]).
+pub(crate) struct Started(hyper_util::client::legacy::ResponseFuture);
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Started")
     }
 }
 
