@@ -14,16 +14,16 @@ struct InFlight<'a>(&'a HostStats);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Relaxed);
+        self.0.in_flight.add(-1, Relaxed);
     }
 }
 
 /// Send `req` (one attempt of a call, built for `host` and handed to the pool). The answer is
 /// returned whatever its status; the hedger decides what counts as a failure.
 pub(crate) async fn run(env: &Env<'_>, req: Started, host: Arc<HostStats>) -> Result<Answer> {
-    env.recorder.attempts.fetch_add(1, Relaxed);
-    host.attempts.fetch_add(1, Relaxed);
-    host.in_flight.fetch_add(1, Relaxed);
+    env.recorder.attempts.add(1, Relaxed);
+    host.attempts.add(1, Relaxed);
+    host.in_flight.add(1, Relaxed);
     let _in_flight = InFlight(&host);
     let result = match env.config.attempt_timeout {
         None => env.transport.receive(req, &host.url).await,

@@ -354,7 +354,7 @@ impl Drop for CallGuard<'_> {
 impl Inner {
     /// The synchronous part of `send`: count, validate, take a place in submission order.
     fn submit(&self, req: Request) -> Result<Prepared> {
-        self.recorder.calls.fetch_add(1, Relaxed);
+        self.recorder.calls.add(1, Relaxed);
         let prepared = if self.closer.is_closed() {
             Err(closed_error())
         } else {

@@ -7,17 +7,17 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 
-const SHARDS: usize = 8;
+use crate::shard;
 
 /// One client's closed flag and the wakers of its pending calls.
 #[derive(Debug, Default)]
 pub(crate) struct Closer {
     closed: AtomicBool,
-    shards: [Mutex<Wakers>; SHARDS],
+    shards: [Mutex<Wakers>; shard::SHARDS],
 }
 
 /// Registered wakers; a removed one leaves a hole reused by the next registration, so a steady
@@ -57,7 +57,7 @@ impl Closer {
     }
 
     fn register(&self, waker: &Waker) -> (usize, usize) {
-        let shard = shard_index();
+        let shard = shard::index();
         let mut w = self.shards[shard].lock().unwrap_or_else(|p| p.into_inner());
         let slot = match w.free.pop() {
             Some(i) => {
@@ -82,15 +82,6 @@ impl Closer {
         w.slots[slot] = None;
         w.free.push(slot);
     }
-}
-
-fn shard_index() -> usize {
-    // Threads take shards in turn, so the runtime's workers rarely share one.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
 }
 
 pin_project_lite::pin_project! {

@@ -36,6 +36,7 @@ mod order;
 mod request;
 mod response;
 pub mod runtime;
+mod shard;
 mod stats;
 mod transport;
 

@@ -3,7 +3,7 @@
 //! recording at once rarely meet on a lock.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -11,8 +11,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::shard;
 
-const SHARDS: usize = 8;
 /// Hosts reached by full URL are tracked one by one up to this many, the rest together.
 const MAX_TRACKED_HOSTS: usize = 1024;
 const OTHER_HOSTS: &str = "(other hosts)";
@@ -22,8 +22,9 @@ const OTHER_HOSTS: &str = "(other hosts)";
 pub(crate) struct HostStats {
     /// Shared with every response from this host, so reporting it costs no copy.
     pub(crate) url: Arc<str>,
-    pub(crate) in_flight: AtomicI64,
-    pub(crate) attempts: AtomicU64,
+    /// Sharded: every attempt adds and removes one, from whichever worker runs it.
+    pub(crate) in_flight: shard::Counter,
+    pub(crate) attempts: shard::Counter,
     pub(crate) errors: AtomicU64,
     pub(crate) ejections: AtomicU64,
     /// Set by the balancer while the host is ejected.
@@ -34,8 +35,8 @@ impl HostStats {
     pub(crate) fn new(url: &str) -> HostStats {
         HostStats {
             url: Arc::from(url),
-            in_flight: AtomicI64::new(0),
-            attempts: AtomicU64::new(0),
+            in_flight: shard::Counter::default(),
+            attempts: shard::Counter::default(),
             errors: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             ejected: std::sync::atomic::AtomicBool::new(false),
@@ -45,8 +46,8 @@ impl HostStats {
     fn snapshot(&self) -> HostSnapshot {
         HostSnapshot {
             url: self.url.to_string(),
-            in_flight: self.in_flight.load(Relaxed).max(0) as u64,
-            attempts: self.attempts.load(Relaxed),
+            in_flight: self.in_flight.get(),
+            attempts: self.attempts.get(),
             errors: self.errors.load(Relaxed),
             ejections: self.ejections.load(Relaxed),
             ejected: self.ejected.load(Relaxed),
@@ -57,10 +58,11 @@ impl HostStats {
 /// The per-client counters.
 #[derive(Debug)]
 pub(crate) struct Recorder {
-    pub(crate) calls: AtomicU64,
-    pub(crate) attempts: AtomicU64,
+    /// Sharded, like the latency histogram: every call counts here.
+    pub(crate) calls: shard::Counter,
+    pub(crate) attempts: shard::Counter,
     errors: [AtomicU64; ErrorKind::ALL.len()],
-    latency: [Mutex<Histogram<u64>>; SHARDS],
+    latency: [Mutex<Histogram<u64>>; shard::SHARDS],
     hosts: RwLock<HashMap<String, Arc<HostStats>>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
     host_order: Mutex<Vec<Arc<HostStats>>>,
@@ -77,8 +79,8 @@ fn new_histogram() -> Histogram<u64> {
 impl Recorder {
     pub(crate) fn new() -> Recorder {
         Recorder {
-            calls: AtomicU64::new(0),
-            attempts: AtomicU64::new(0),
+            calls: shard::Counter::default(),
+            attempts: shard::Counter::default(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: std::array::from_fn(|_| Mutex::new(new_histogram())),
             hosts: RwLock::new(HashMap::new()),
@@ -124,7 +126,7 @@ impl Recorder {
     /// Record a call's latency (successes and failures alike: both are what callers waited).
     pub(crate) fn record_latency(&self, elapsed: Duration) {
         let us = (elapsed.as_micros() as u64).max(1);
-        let shard = shard_index();
+        let shard = shard::index();
         let mut h = self.latency[shard]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
@@ -162,8 +164,8 @@ impl Recorder {
             .collect();
         let hosts = self.snapshot_hosts();
         Stats {
-            calls: self.calls.load(Relaxed),
-            attempts: self.attempts.load(Relaxed),
+            calls: self.calls.get(),
+            attempts: self.attempts.get(),
             errors,
             latency_us,
             hosts,
@@ -182,16 +184,6 @@ impl Recorder {
             .map(|h| h.snapshot())
             .collect()
     }
-}
-
-fn shard_index() -> usize {
-    // Threads take shards in turn as they first record, so the runtime's few workers each get
-    // their own shard (hashing thread ids let two of them share one, and its cache lines).
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Relaxed) % SHARDS;
-    }
-    SHARD.with(|s| *s)
 }
 
 /// Latency percentiles of completed calls, in microseconds.

@@ -68,7 +68,7 @@ impl Balancer {
             let picked = match self.strategy {
                 Balance::RoundRobin => self.round_robin.pick(n, eligible),
                 Balance::Random => random::pick(n, eligible),
-                Balance::P2c => p2c::pick(n, eligible, |i| self.hosts[i].in_flight.load(Relaxed)),
+                Balance::P2c => p2c::pick(n, eligible, |i| self.hosts[i].in_flight.sum(Relaxed)),
             };
             if picked.is_some() {
                 return picked;
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn p2c_prefers_fewer_in_flight() {
         let b = balancer(2, "p2c");
-        b.host(0).in_flight.store(10, Relaxed);
+        b.host(0).in_flight.add(10, Relaxed);
         for _ in 0..20 {
             assert_eq!(b.pick(&[]), Some(1));
         }

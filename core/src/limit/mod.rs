@@ -221,7 +221,10 @@ impl Shared {
 
     fn count_in(&self, n: u64) {
         let now = self.counters.in_flight.fetch_add(n, Relaxed) + n;
-        self.counters.max_in_flight.fetch_max(now, Relaxed);
+        // Read before writing: a new maximum is rare, and a read keeps the line shared.
+        if now > self.counters.max_in_flight.load(Relaxed) {
+            self.counters.max_in_flight.fetch_max(now, Relaxed);
+        }
     }
 
     /// A held slot ends: hand it to the key's next waiter in FIFO order, or free it.

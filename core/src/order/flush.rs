@@ -76,33 +76,38 @@ impl Epochs {
         }
     }
 
-    /// A call of epoch `id` (not an unstarted flush) completed.
-    pub(super) fn complete(&mut self, id: u64, woken: &mut Vec<Arc<Wake>>) {
+    /// A call of epoch `id` (not an unstarted flush) completed. Call [`Epochs::settle`] after.
+    pub(super) fn complete(&mut self, id: u64) {
         *self.incomplete_mut(id) -= 1;
-        self.settle(woken);
     }
 
-    /// The flush heading epoch `id` started: calls after it may start beside it.
-    pub(super) fn flush_started(&mut self, id: u64, woken: &mut Vec<Arc<Wake>>) {
+    /// The flush heading epoch `id` started: calls after it may start beside it. Call
+    /// [`Epochs::settle`] after.
+    pub(super) fn flush_started(&mut self, id: u64) {
         if let Some(c) = self.closed_mut(id) {
             c.flush = None;
         }
-        self.settle(woken);
     }
 
     /// The flush heading epoch `id` was dropped before it started (cancelled, timed out, or
-    /// rejected): it gives up its place, and calls after it wait only for earlier flushes.
-    pub(super) fn flush_gone(&mut self, id: u64, woken: &mut Vec<Arc<Wake>>) {
+    /// rejected): it gives up its place, and calls after it wait only for earlier flushes. Call
+    /// [`Epochs::settle`] after.
+    pub(super) fn flush_gone(&mut self, id: u64) {
         if let Some(c) = self.closed_mut(id) {
             c.flush = None;
             c.incomplete -= 1;
         }
-        self.settle(woken);
+    }
+
+    /// Whether a flush has not started yet (calls submitted now must take the locked path).
+    pub(super) fn flush_pending(&self) -> bool {
+        !self.closed.is_empty()
     }
 
     /// Merge every front epoch whose flush is gone into the open one (waking its waiters), and
-    /// tell the front flush it may start once nothing before it is incomplete.
-    pub(super) fn settle(&mut self, woken: &mut Vec<Arc<Wake>>) {
+    /// tell the front flush it may start once nothing before it is incomplete. `fast` is the
+    /// open epoch's calls counted outside these books (the gate's fast path).
+    pub(super) fn settle(&mut self, fast: u64, woken: &mut Vec<Arc<Wake>>) {
         while let Some(front) = self.closed.front_mut() {
             match &front.flush {
                 None => {
@@ -112,7 +117,7 @@ impl Epochs {
                     woken.extend(c.waiters);
                 }
                 Some(flush) => {
-                    if self.open_incomplete == 0 && !front.signalled {
+                    if self.open_incomplete + fast == 0 && !front.signalled {
                         front.signalled = true;
                         woken.push(flush.clone());
                     }

@@ -19,17 +19,23 @@
 //! none) and [`flush`] (flush barriers as epochs of the submission sequence). One lock covers
 //! both, since a flush depends on every key; it is held for a few map operations per call.
 //!
+//! Most calls have no key and no flush, and while no flush is pending such a call has nothing
+//! to wait for: it only has to be counted, so that a later flush waits for it. It takes the
+//! *fast path*: counted in a per-thread sharded counter, never taking the lock (two lock round
+//! trips per call on a lock every worker thread shares were a measurable part of a call's cost).
+//!
 //! Stage before: submission. Stage after: the limiter — a call never holds a limiter slot while
 //! it waits for its turn here.
 
 mod flush;
 mod key_chain;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
+use crate::shard;
 use crate::stats::Stats;
 
 use flush::Epochs;
@@ -56,6 +62,16 @@ struct Book {
 }
 
 impl Book {
+    /// Let flushes whose turn came start, counting fast-path calls in the open epoch, and keep
+    /// the fast path closed exactly while a flush has not started.
+    fn settle(&mut self, shared: &Shared, woken: &mut Vec<Arc<Wake>>) {
+        let fast = shared.fast_incomplete.sum(SeqCst).max(0) as u64;
+        self.epochs.settle(fast, woken);
+        shared
+            .flush_pending
+            .store(self.epochs.flush_pending(), SeqCst);
+    }
+
     /// Tell each call it may start (at most once each).
     fn signal(&mut self, woken: Vec<Arc<Wake>>) {
         for w in woken {
@@ -83,14 +99,28 @@ impl Book {
 /// Hands out tickets in submission order and decides when each may start.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
-    book: Arc<Mutex<Book>>,
+    shared: Arc<Shared>,
+}
+
+/// What the gate and its tickets share.
+#[derive(Debug, Default)]
+struct Shared {
+    book: Mutex<Book>,
+    /// Fast-path calls not yet completed; all of them belong to the open epoch.
+    fast_incomplete: shard::Counter,
+    /// Set while a flush has not started yet (a closed epoch exists): calls take the locked
+    /// path then. Written under the lock; read without it.
+    flush_pending: AtomicBool,
 }
 
 /// A call's place in submission order. Dropping it — the call completed, failed, timed out, was
 /// rejected or was cancelled, waiting or running — passes its turn on.
 #[derive(Debug)]
 pub(crate) struct Ticket {
-    book: Arc<Mutex<Book>>,
+    shared: Arc<Shared>,
+    /// Counted on the fast path: no key, no flush, no epoch bookkeeping under the lock.
+    fast: bool,
+    /// Submission order among the calls that took the lock (the fast path takes none).
     seq: u64,
     key: Option<Arc<str>>,
     flush: bool,
@@ -108,7 +138,31 @@ impl Gate {
     /// Take a place in submission order; called synchronously by `Client::send`.
     pub(crate) fn submit(&self, order_key: Option<&str>, flush: bool) -> Ticket {
         let order_key = order_key.filter(|k| !k.is_empty());
-        let mut book = lock(&self.book);
+        if order_key.is_none() && !flush {
+            // Count first, then look for a pending flush (both SeqCst, paired with the flush's
+            // store of the flag and its sum of the counter): either the flush's sum sees this
+            // call, or this call sees the flush and takes the locked path behind it.
+            self.shared.fast_incomplete.add(1, SeqCst);
+            if !self.shared.flush_pending.load(SeqCst) {
+                return Ticket {
+                    shared: self.shared.clone(),
+                    fast: true,
+                    seq: 0,
+                    key: None,
+                    flush: false,
+                    epoch: 0,
+                    wake: None,
+                    started: false,
+                };
+            }
+            self.shared.fast_incomplete.add(-1, SeqCst);
+            // The flush may have counted this call in the moment between: let it look again.
+            let mut book = lock(&self.shared.book);
+            let mut woken = Vec::new();
+            book.settle(&self.shared, &mut woken);
+            book.signal(woken);
+        }
+        let mut book = lock(&self.shared.book);
         let seq = book.next_seq;
         book.next_seq += 1;
         let mut woken = Vec::new();
@@ -117,8 +171,9 @@ impl Gate {
             let w = Arc::new(Wake::default());
             book.waiting += 1;
             epoch = book.epochs.begin_flush(w.clone());
+            self.shared.flush_pending.store(true, SeqCst);
             key = order_key.map(|k| book.chains.push(k, link(seq, epoch, true, Some(&w))));
-            book.epochs.settle(&mut woken);
+            book.settle(&self.shared, &mut woken);
             if !woken.iter().any(|x| Arc::ptr_eq(x, &w)) {
                 book.flush_waits += 1;
             }
@@ -139,7 +194,8 @@ impl Gate {
         }
         book.signal(woken);
         Ticket {
-            book: self.book.clone(),
+            shared: self.shared.clone(),
+            fast: false,
             seq,
             key,
             flush,
@@ -151,7 +207,7 @@ impl Gate {
 
     /// Fill the gate's numbers into a snapshot.
     pub(crate) fn fill(&self, stats: &mut Stats) {
-        let book = lock(&self.book);
+        let book = lock(&self.shared.book);
         stats.waiting_for_order = book.waiting;
         stats.flush_waits = book.flush_waits;
     }
@@ -159,7 +215,7 @@ impl Gate {
     /// Order keys with a call pending (for tests of the idle-key rule).
     #[cfg(test)]
     fn keys_pending(&self) -> usize {
-        lock(&self.book).chains.len()
+        lock(&self.shared.book).chains.len()
     }
 }
 
@@ -204,9 +260,10 @@ impl Ticket {
         }
         self.started = true;
         if self.flush {
-            let mut book = lock(&self.book);
+            let mut book = lock(&self.shared.book);
             let mut woken = Vec::new();
-            book.epochs.flush_started(self.epoch, &mut woken);
+            book.epochs.flush_started(self.epoch);
+            book.settle(&self.shared, &mut woken);
             book.signal(woken);
         }
     }
@@ -214,7 +271,19 @@ impl Ticket {
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        let mut book = lock(&self.book);
+        if self.fast {
+            // Uncount first, then look for a pending flush (pairs with the flush's flag store
+            // and sum): a flush that might be waiting for this call gets to look again.
+            self.shared.fast_incomplete.add(-1, SeqCst);
+            if self.shared.flush_pending.load(SeqCst) {
+                let mut book = lock(&self.shared.book);
+                let mut woken = Vec::new();
+                book.settle(&self.shared, &mut woken);
+                book.signal(woken);
+            }
+            return;
+        }
+        let mut book = lock(&self.shared.book);
         let mut woken = Vec::new();
         if let Some(w) = &self.wake {
             // Still waiting: it gives up its place (and is no longer counted as waiting).
@@ -228,10 +297,11 @@ impl Drop for Ticket {
             }
         }
         if self.flush && !self.started {
-            book.epochs.flush_gone(self.epoch, &mut woken);
+            book.epochs.flush_gone(self.epoch);
         } else {
-            book.epochs.complete(self.epoch, &mut woken);
+            book.epochs.complete(self.epoch);
         }
+        book.settle(&self.shared, &mut woken);
         book.signal(woken);
     }
 }

@@ -31,7 +31,9 @@ fn same_key_calls_run_one_at_a_time_in_submission_order() {
     drop(a2);
     assert!(ready(&a3));
     assert_eq!(stats(&g).waiting_for_order, 0);
-    assert_eq!((a3.seq(), b.seq(), x.seq()), (2, 3, 4));
+    // Keyed calls are numbered in submission order; x, with no key, took the fast path.
+    assert_eq!((a3.seq(), b.seq()), (2, 3));
+    assert!(x.fast);
 }
 
 #[test]
@@ -166,4 +168,53 @@ async fn wait_returns_once_the_turn_comes() {
     assert!(!waiter.is_finished());
     drop(a);
     assert_eq!(waiter.await.unwrap(), 1);
+}
+
+#[test]
+fn the_fast_path_reopens_after_a_flush_and_never_loses_a_flush_wake_up() {
+    let g = Arc::new(Gate::new());
+    let mut f = g.submit(None, true);
+    assert!(
+        !g.submit(None, false).fast,
+        "behind a pending flush: the locked path"
+    );
+    f.started();
+    drop(f);
+    assert!(
+        g.submit(None, false).fast,
+        "no flush pending: the fast path again"
+    );
+
+    // Keyless calls come and go on other threads while flushes arrive: every flush must become
+    // ready (a count missed between the fast path and the flush would leave it waiting forever).
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn: Vec<_> = (0..3)
+        .map(|_| {
+            let (g, stop) = (g.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let t = g.submit(None, false);
+                    std::hint::spin_loop();
+                    drop(t);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..300 {
+        let mut f = g.submit(None, true);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !ready(&f) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "a flush never became ready"
+            );
+            std::thread::yield_now();
+        }
+        f.started();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in churn {
+        t.join().unwrap();
+    }
+    assert_eq!(stats(&g).waiting_for_order, 0);
 }
