@@ -63,9 +63,35 @@ pub(crate) struct Recorder {
     pub(crate) attempts: shard::Counter,
     errors: [AtomicU64; ErrorKind::ALL.len()],
     latency: [Mutex<Histogram<u64>>; shard::SHARDS],
-    hosts: RwLock<HashMap<String, Arc<HostStats>>>,
+    hosts: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
     host_order: Mutex<Vec<Arc<HostStats>>>,
+}
+
+/// Every full-URL call looks its host up, so the map hashes with FNV-1a rather than SipHash
+/// (several times slower on short keys). Flooding it with colliding host names could only slow
+/// lookups in a map capped at `MAX_TRACKED_HOSTS` entries.
+type HostHasher = std::hash::BuildHasherDefault<Fnv>;
+
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 fn new_histogram() -> Histogram<u64> {
@@ -83,7 +109,7 @@ impl Recorder {
             attempts: shard::Counter::default(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: std::array::from_fn(|_| Mutex::new(new_histogram())),
-            hosts: RwLock::new(HashMap::new()),
+            hosts: RwLock::new(HashMap::default()),
             host_order: Mutex::new(Vec::new()),
         }
     }
