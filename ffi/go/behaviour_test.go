@@ -152,7 +152,7 @@ func TestHedgeMaxExtraLoadCapsHedges(t *testing.T) {
 func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
 	tb := startTestbed(t)
 	// Default 5xx: a 503 from the first attempt is a failure, so the hedge's 200 wins.
-	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: time.Hour})
+	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: 10 * time.Second})
 	if _, err := c.Do(bg, Request{URL: "/s?status=503"}); err != nil {
 		// A lone 503 attempt is returned as the answer; with every attempt failing it is an
 		// error. Either way it must not be mistaken for success below.
@@ -170,7 +170,7 @@ func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
 		t.Fatalf("not a failure: status %d attempts %d; want 503 after 1 attempt", resp.Status, resp.Attempts)
 	}
 	// In the failure set (default), a 503 makes the next attempt start at once.
-	c4 := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: time.Hour})
+	c4 := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: 10 * time.Second})
 	_, err := c4.Do(bg, Request{URL: "/s?status=503"})
 	var all *AllAttemptsFailedError
 	if !errors.As(err, &all) || len(all.Attempts) != 2 || !errors.Is(all.Attempts[0].Err, ErrHTTPStatus) {
@@ -183,8 +183,14 @@ func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
 
 func TestAttemptHeaderCanBeTurnedOff(t *testing.T) {
 	tb := startTestbed(t)
-	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}}), Request{URL: "/on"})
-	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}, AttemptHeader: Bool(false)}), Request{URL: "/off"})
+	// Hedging clients number their attempts (the long delay keeps each call to one attempt).
+	hedging := Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: 10 * time.Second}
+	mustDo(t, newClient(t, hedging), Request{URL: "/on"})
+	off := hedging
+	off.AttemptHeader = Bool(false)
+	mustDo(t, newClient(t, off), Request{URL: "/off"})
+	// A client that never hedges has no attempt numbers to send.
+	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}}), Request{URL: "/plain"})
 	for _, e := range tb.idle(t).Events {
 		if e.Event != "start" {
 			continue
@@ -192,8 +198,8 @@ func TestAttemptHeaderCanBeTurnedOff(t *testing.T) {
 		if e.Path == "/on" && (e.Attempt == nil || *e.Attempt != 0) {
 			t.Errorf("/on: attempt header %v; want 0", e.Attempt)
 		}
-		if e.Path == "/off" && e.Attempt != nil {
-			t.Errorf("/off: attempt header %d sent", *e.Attempt)
+		if (e.Path == "/off" || e.Path == "/plain") && e.Attempt != nil {
+			t.Errorf("%s: attempt header %d sent", e.Path, *e.Attempt)
 		}
 	}
 }
