@@ -67,9 +67,12 @@ impl Book {
     fn settle(&mut self, shared: &Shared, woken: &mut Vec<Arc<Wake>>) {
         let fast = shared.fast_incomplete.sum(SeqCst).max(0) as u64;
         self.epochs.settle(fast, woken);
-        shared
-            .flush_pending
-            .store(self.epochs.flush_pending(), SeqCst);
+        let pending = self.epochs.flush_pending();
+        // Written only when it changes: fast-path calls read it, and a write would take the
+        // cache line from every core that holds it.
+        if shared.flush_pending.load(SeqCst) != pending {
+            shared.flush_pending.store(pending, SeqCst);
+        }
     }
 
     /// Tell each call it may start (at most once each).
@@ -156,16 +159,16 @@ impl Gate {
                 };
             }
             self.shared.fast_incomplete.add(-1, SeqCst);
-            // The flush may have counted this call in the moment between: let it look again.
-            let mut book = lock(&self.shared.book);
-            let mut woken = Vec::new();
-            book.settle(&self.shared, &mut woken);
-            book.signal(woken);
         }
         let mut book = lock(&self.shared.book);
         let seq = book.next_seq;
         book.next_seq += 1;
         let mut woken = Vec::new();
+        if order_key.is_none() && !flush {
+            // Fell back from the fast path: the flush may have counted this call in the moment
+            // it was counted there, so let it look again.
+            book.settle(&self.shared, &mut woken);
+        }
         let (epoch, wake, key);
         if flush {
             let w = Arc::new(Wake::default());
