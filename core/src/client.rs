@@ -12,7 +12,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -21,7 +21,6 @@ use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::balance::Balancer;
 use crate::call::Prepared;
-use crate::close::Closer;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result, Sent, TimeoutKind};
 use crate::hedge::{Env, Hedger};
@@ -32,6 +31,7 @@ use crate::response::Response;
 use crate::runtime::{self, ForkLocal};
 use crate::stats::{LimitKeyStats, Recorder, Stats};
 use crate::transport::Transport;
+use crate::watchdog::{Ended, Watchdog};
 
 /// Builds a [`Client`] from typed methods or option names (the same names as C, Python and Go).
 #[derive(Debug, Default)]
@@ -166,7 +166,11 @@ struct Inner {
     stages: ForkLocal<Stages>,
     hedger: Hedger,
     balancer: Balancer,
-    closer: Closer,
+    /// Set by `close`; kept here as well as in the watchdog so a forked child's fresh watchdog
+    /// starts closed when the client was.
+    closed: AtomicBool,
+    /// Ends pending calls on close and at their deadline (one per fork generation).
+    watchdog: ForkLocal<Arc<Watchdog>>,
 }
 
 /// An HTTP client. Cheap to clone (clones share pools, stats and limits); safe to use from any
@@ -213,7 +217,8 @@ impl Client {
                 stages: ForkLocal::new(Stages::new(&config)),
                 hedger: Hedger::new(&config),
                 balancer,
-                closer: Closer::default(),
+                closed: AtomicBool::new(false),
+                watchdog: ForkLocal::new(Watchdog::new(false)),
                 config,
             }),
         })
@@ -308,12 +313,13 @@ impl Client {
     /// Close the client: calls still pending end with `ClientClosed`, new calls are refused with
     /// it. Idempotent. Clones of this client are closed too.
     pub fn close(&self) {
-        self.inner.closer.close();
+        self.inner.closed.store(true, Relaxed);
+        self.inner.watchdog().close();
     }
 
     /// Whether [`Client::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.closer.is_closed()
+        self.inner.closed.load(Relaxed)
     }
 }
 
@@ -355,7 +361,7 @@ impl Inner {
     /// The synchronous part of `send`: count, validate, take a place in submission order.
     fn submit(&self, req: Request) -> Result<Prepared> {
         self.recorder.calls.add(1, Relaxed);
-        let prepared = if self.closer.is_closed() {
+        let prepared = if self.closed.load(Relaxed) {
             Err(closed_error())
         } else {
             let stages = self.stages();
@@ -383,20 +389,17 @@ impl Inner {
             done: false,
             submitted,
         };
-        let work = async {
-            match call.timeout {
-                None => self.execute(&mut call).await,
-                Some(t) => match tokio::time::timeout(t, self.execute(&mut call)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
-                },
-            }
-        };
-        let result = self
-            .closer
-            .until_closed(work)
+        // The whole call, queueing included, runs under `timeout_ms` from its submission.
+        let deadline = call.timeout.map(|t| (call.submitted + t, t));
+        let result = match self
+            .watchdog()
+            .watch(deadline, self.execute(&mut call))
             .await
-            .unwrap_or_else(|| Err(closed_error()));
+        {
+            Ended::Done(r) => r,
+            Ended::Closed => Err(closed_error()),
+            Ended::TimedOut(t) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
+        };
         guard.finish(&result);
         result
     }
@@ -433,6 +436,14 @@ impl Inner {
     fn stages(&self) -> &Stages {
         self.stages
             .get(|| Ok::<_, Infallible>(Stages::new(&self.config)))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    /// This fork generation's watchdog (a fresh one in a forked child: the parent's pending
+    /// calls do not exist there, and a lock a parent thread held must never be waited on).
+    fn watchdog(&self) -> &Watchdog {
+        self.watchdog
+            .get(|| Ok::<_, Infallible>(Watchdog::new(self.closed.load(Relaxed))))
             .unwrap_or_else(|never| match never {})
     }
 

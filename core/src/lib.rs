@@ -27,7 +27,6 @@ mod attempt;
 mod balance;
 mod call;
 mod client;
-mod close;
 pub mod config;
 mod error;
 mod hedge;
@@ -39,6 +38,7 @@ pub mod runtime;
 mod shard;
 mod stats;
 mod transport;
+mod watchdog;
 
 pub use client::{Call, CallAbort, Client, ClientBuilder};
 pub use config::{Config, OPTIONS};
