@@ -2,7 +2,6 @@
 //! host's numbers (in flight, attempts, errors) honest even when the attempt is cancelled.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
 use crate::error::{Error, Result, Sent, TimeoutKind};
 use crate::hedge::Env;
@@ -20,11 +19,11 @@ impl Drop for InFlight<'_> {
 
 /// Send `req` (one attempt of a call, built for `host` and handed to the pool). The answer is
 /// returned whatever its status; the hedger decides what counts as a failure.
-pub(crate) async fn run(env: &Env<'_>, req: Started, host: Arc<HostStats>) -> Result<Answer> {
+pub(crate) async fn run(env: &Env<'_>, req: Started, host: &HostStats) -> Result<Answer> {
     env.recorder.attempts.add(1, Relaxed);
     host.attempts.add(1, Relaxed);
     host.in_flight.add(1, Relaxed);
-    let _in_flight = InFlight(&host);
+    let _in_flight = InFlight(host);
     let result = match env.config.attempt_timeout {
         None => env.transport.receive(req, &host.url).await,
         Some(t) => match tokio::time::timeout(t, env.transport.receive(req, &host.url)).await {

@@ -18,17 +18,25 @@ pub(crate) fn index() -> usize {
     SHARD.with(|s| *s)
 }
 
+/// A value on cache lines of its own (128 bytes: adjacent-line prefetch pairs 64-byte lines), so
+/// shards written by different threads never share a line, nor share one with fields nearby.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// A counter added to on this thread's shard and read as the sum of all shards. A value added
 /// on one thread and taken away on another leaves two shards off by one each; the sum is exact.
 #[derive(Debug, Default)]
 pub(crate) struct Counter {
-    shards: [Padded; SHARDS],
+    shards: [Padded<AtomicI64>; SHARDS],
 }
-
-/// One shard on its own cache line (128 bytes: adjacent-line prefetch pairs 64-byte lines).
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded(AtomicI64);
 
 impl Counter {
     pub(crate) fn add(&self, n: i64, order: Ordering) {

@@ -62,7 +62,7 @@ pub(crate) struct Recorder {
     pub(crate) calls: shard::Counter,
     pub(crate) attempts: shard::Counter,
     errors: [AtomicU64; ErrorKind::ALL.len()],
-    latency: [Mutex<Histogram<u64>>; shard::SHARDS],
+    latency: [shard::Padded<Mutex<Histogram<u64>>>; shard::SHARDS],
     hosts: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
     host_order: Mutex<Vec<Arc<HostStats>>>,
@@ -108,7 +108,7 @@ impl Recorder {
             calls: shard::Counter::default(),
             attempts: shard::Counter::default(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency: std::array::from_fn(|_| Mutex::new(new_histogram())),
+            latency: std::array::from_fn(|_| shard::Padded(Mutex::new(new_histogram()))),
             hosts: RwLock::new(HashMap::default()),
             host_order: Mutex::new(Vec::new()),
         }

@@ -29,7 +29,7 @@ use crate::shard;
 pub(crate) struct Watchdog {
     me: Weak<Watchdog>,
     closed: AtomicBool,
-    shards: [Mutex<Slots>; shard::SHARDS],
+    shards: [shard::Padded<Mutex<Slots>>; shard::SHARDS],
     /// Deadlines are kept as nanoseconds after this instant, so they fit an atomic.
     origin: Instant,
     /// When the watcher looks at deadlines next (`u64::MAX`: it sleeps until told).

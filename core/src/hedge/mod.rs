@@ -203,7 +203,7 @@ impl Hedger {
             .start(call.take_http_request(&host.url, numbered)?);
         // The clock is read only when an adaptive delay wants the attempt's latency.
         let latency = self.delay.latency().map(|l| (l, std::time::Instant::now()));
-        let result = attempt::run(env, req, host.clone()).await;
+        let result = attempt::run(env, req, &host).await;
         if let Some((l, started)) = latency {
             if result.is_ok() || is_timeout(&result) {
                 l.record(started.elapsed());
@@ -230,7 +230,9 @@ impl Hedger {
     ) -> Result<()> {
         let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
         let req = call.http_request(&host.url, index, env.config.attempt_header)?;
-        let future = Box::pin(attempt::run(env, env.transport.start(req), host.clone()));
+        let started = env.transport.start(req);
+        let owned = host.clone();
+        let future = Box::pin(async move { attempt::run(env, started, &owned).await });
         race.start(index, host_index, host, slot, future);
         Ok(())
     }

@@ -1,8 +1,14 @@
 //! Deadlines: `connect_timeout_ms` around TCP connect plus TLS handshake (hyper-util's own
 //! connect timeout covers TCP only), and the error each deadline produces.
+//!
+//! The connector sits behind one `Arc`: hyper-util clones its whole client (connector included)
+//! for every request, and the TLS connector holds several `Arc`s whose counts every worker
+//! thread would bump and drop per request. Here one count moves per request, and the connector
+//! itself is cloned only when a connection is made.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,15 +18,27 @@ use tower_service::Service;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A connector whose whole connect (TCP and TLS) must finish within a deadline.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub(crate) struct ConnectTimeout<C> {
-    inner: C,
+    inner: Arc<C>,
     timeout: Option<Duration>,
+}
+
+impl<C> Clone for ConnectTimeout<C> {
+    fn clone(&self) -> Self {
+        ConnectTimeout {
+            inner: self.inner.clone(),
+            timeout: self.timeout,
+        }
+    }
 }
 
 impl<C> ConnectTimeout<C> {
     pub(crate) fn new(inner: C, timeout: Option<Duration>) -> Self {
-        ConnectTimeout { inner, timeout }
+        ConnectTimeout {
+            inner: Arc::new(inner),
+            timeout,
+        }
     }
 }
 
@@ -38,7 +56,7 @@ impl std::error::Error for ConnectTimedOut {}
 
 impl<C> Service<Uri> for ConnectTimeout<C>
 where
-    C: Service<Uri> + Send,
+    C: Service<Uri> + Clone + Send + Sync + 'static,
     C::Future: Send + 'static,
     C::Error: Into<BoxError>,
 {
@@ -46,17 +64,22 @@ where
     type Error = BoxError;
     type Future = Pin<Box<dyn Future<Output = Result<C::Response, BoxError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is asked of the connector's own copy, in `call`.
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let fut = self.inner.call(uri);
+        let mut connector = C::clone(&self.inner);
         let timeout = self.timeout;
+        let connect = async move {
+            std::future::poll_fn(|cx| connector.poll_ready(cx)).await?;
+            connector.call(uri).await
+        };
         Box::pin(async move {
             match timeout {
-                None => fut.await.map_err(Into::into),
-                Some(t) => match tokio::time::timeout(t, fut).await {
+                None => connect.await.map_err(Into::into),
+                Some(t) => match tokio::time::timeout(t, connect).await {
                     Ok(r) => r.map_err(Into::into),
                     Err(_) => Err(Box::new(ConnectTimedOut(t)) as BoxError),
                 },
