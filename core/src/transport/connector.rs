@@ -79,8 +79,9 @@ pub(crate) fn build(config: &Config) -> Result<PooledClient> {
     let connector = ConnectTimeout::new(https, config.connect_timeout);
 
     let mut b = Client::builder(TokioExecutor::new());
+    // No h2 timer: nothing here uses h2 keep-alive pings, and hyper-util clones the client (its
+    // builders included) for every request.
     b.pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
         .pool_idle_timeout(config.pool_idle_timeout)
         .pool_max_idle_per_host(config.pool_max_idle_per_host)
         .http2_only(config.http2_prior_knowledge && config.http2 != Http2::Never);
