@@ -122,7 +122,7 @@ fn fanout(url: &str, rounds: usize) {
             let started = Instant::now();
             // Submitted at once from this one thread; each call is a task on the shared runtime.
             let calls: Vec<Call> = (0..CALLS)
-                .map(|_| client.send(Request::get("/f?delay_ms=10")))
+                .map(|_| client.spawn(Request::get("/f?delay_ms=10")))
                 .collect();
             let submitted = started.elapsed();
             let ok = tailrace::runtime::block_on(async move {

@@ -229,20 +229,23 @@ impl Client {
     /// calls return.
     ///
     /// From any thread but tailrace's own, the call is spawned on the shared runtime and runs
-    /// whether or not the [`Call`] is polled. On one of tailrace's runtime threads (inside a task
-    /// spawned on [`runtime::handle`]) it runs inside the `Call` future itself, saving a task
-    /// hop per call: await it. Either way, dropping the `Call` cancels the call.
-    pub fn send(&self, req: Request) -> Call {
+    /// whether or not the future is polled. On one of tailrace's runtime threads (inside a task
+    /// spawned on [`runtime::handle`]) it runs inside the returned future itself — no task hop
+    /// and no allocation per call: await it. Either way, dropping the future cancels the call.
+    /// ([`Client::spawn`] always spawns, and its [`Call`] has an abort handle.)
+    pub fn send(&self, req: Request) -> impl Future<Output = Result<Response>> + Send + 'static {
         if runtime::on_runtime_thread() {
             let inner = self.inner.clone();
             match inner.submit(req) {
-                Err(e) => Call::failed(e),
-                Ok(call) => Call {
-                    state: CallState::Inline(Box::pin(inner.run(call))),
+                Err(e) => Sending::Failed { error: Some(e) },
+                Ok(call) => Sending::Inline {
+                    run: inner.run(call),
                 },
             }
         } else {
-            self.spawn(req)
+            Sending::Spawned {
+                call: self.spawn(req),
+            }
         }
     }
 
@@ -454,8 +457,33 @@ impl Inner {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future [`Client::send`] returns: the call itself when it runs inline, else the
+    /// spawned call.
+    #[project = SendingProj]
+    enum Sending<F> {
+        Inline { #[pin] run: F },
+        Spawned { #[pin] call: Call },
+        Failed { error: Option<Error> },
+    }
+}
+
+impl<F: Future<Output = Result<Response>>> Future for Sending<F> {
+    type Output = Result<Response>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            SendingProj::Inline { run } => run.poll(cx),
+            SendingProj::Spawned { call } => call.poll(cx),
+            SendingProj::Failed { error } => Poll::Ready(Err(error
+                .take()
+                .unwrap_or_else(|| Error::internal("a call was polled after it completed")))),
+        }
+    }
+}
+
 enum CallState {
-    /// Runs when polled (sent on a runtime thread, or [`Client::submit`]).
+    /// Runs when polled ([`Client::submit`]).
     Inline(Pin<Box<dyn Future<Output = Result<Response>> + Send>>),
     /// Spawned on the runtime.
     Running(JoinHandle<Result<Response>>),

@@ -1,16 +1,17 @@
 //! The limiter against a real testbed, which counts its own in-flight requests. Races are decided
 //! by the testbed's delays; the client never sleeps to decide one.
 
+use std::future::Future;
 use std::time::Duration;
 
-use tailrace::{Call, Client, ErrorKind, Request, Response, Result, Sent};
+use tailrace::{Client, ErrorKind, Request, Response, Result, Sent};
 use tailrace_testbed::{Config as TestbedConfig, Stats, Testbed};
 
 fn testbed() -> Testbed {
     Testbed::start(TestbedConfig::default()).unwrap()
 }
 
-fn wait(call: Call) -> Result<Response> {
+fn wait(call: impl Future<Output = Result<Response>> + Send + 'static) -> Result<Response> {
     tailrace::runtime::block_on(call).unwrap()
 }
 
@@ -27,7 +28,7 @@ fn the_backend_never_sees_more_than_max_count() {
         .max_count(4)
         .build()
         .unwrap();
-    let calls: Vec<Call> = (0..60)
+    let calls: Vec<_> = (0..60)
         .map(|i| c.send(Request::get(format!("/l?delay_ms={}", 5 + i % 4 * 10))))
         .collect();
     for call in calls {
@@ -54,7 +55,7 @@ fn the_queue_is_first_in_first_out_in_submission_order() {
         .unwrap();
     for round in 0..5 {
         tb.reset();
-        let calls: Vec<Call> = (0..10)
+        let calls: Vec<_> = (0..10)
             .map(|i| {
                 c.send(
                     Request::get(format!("/fifo?delay_ms={}", if i == 0 { 50 } else { 1 }))
@@ -148,7 +149,7 @@ fn per_key_numbers_are_reported_on_request() {
         .max_queue(10)
         .build()
         .unwrap();
-    let calls: Vec<Call> = (0..3)
+    let calls: Vec<_> = (0..3)
         .map(|_| c.send(Request::get("/l?delay_ms=300").limit_key("tenant-a")))
         .collect();
     let other = c.send(Request::get("/l?delay_ms=300"));
@@ -188,7 +189,7 @@ fn hedge_attempts_never_wait_for_a_slot() {
         .unwrap();
     // Two slow calls take both slots and their hedges find none. A third call queues, gets the
     // first call's slot, and its hedge finds none either (the second call still runs).
-    let mut calls: Vec<Call> = [250, 600]
+    let mut calls: Vec<_> = [250, 600]
         .iter()
         .map(|d| c.send(Request::get(format!("/h?delay_ms={d}"))))
         .collect();

@@ -1,9 +1,10 @@
 //! The order gate against a real testbed: every assertion reads the testbed's start/finish log,
 //! and every race is decided by the testbed's delays.
 
+use std::future::Future;
 use std::time::Duration;
 
-use tailrace::{Call, Client, Request, Response, Result};
+use tailrace::{Client, Request, Response, Result};
 use tailrace_testbed::{Config as TestbedConfig, Stats, Testbed, START};
 
 fn testbed() -> Testbed {
@@ -26,7 +27,7 @@ fn req(seq: u32, key: Option<&str>, flush: bool, delay_ms: u32) -> Request {
     r
 }
 
-fn wait(call: Call) -> Result<Response> {
+fn wait(call: impl Future<Output = Result<Response>> + Send + 'static) -> Result<Response> {
     tailrace::runtime::block_on(call).unwrap()
 }
 
@@ -80,7 +81,7 @@ fn apama_worked_example_runs_in_the_order_the_seed_describes() {
         (Some("A"), true, 300), (Some("A"), false, 10), (None, false, 10),
     ];
     // 1. Requests 1 to 12 are sent (numbered from 1, as in the seed).
-    let calls: Vec<Call> = plan
+    let calls: Vec<_> = plan
         .iter()
         .enumerate()
         .map(|(i, (key, flush, delay))| c.send(req(i as u32 + 1, *key, *flush, *delay)))
@@ -122,7 +123,7 @@ fn under_load_each_key_runs_one_at_a_time_in_submission_order() {
     let tb = testbed();
     let c = client(&tb);
     let keys = ["k0", "k1", "k2", "k3", "k4"];
-    let calls: Vec<(usize, Call)> = (0..100)
+    let calls: Vec<(usize, _)> = (0..100)
         .map(|i| {
             let key = keys[i % keys.len()];
             (i, c.send(req(i as u32, Some(key), false, (i % 3) as u32)))
