@@ -9,6 +9,7 @@ from typing import Mapping, Sequence, Tuple, Union
 
 from ._native import Request, Response, __version__
 from ._client import AsyncClient, Client
+from . import errors
 from .errors import (
     AllAttemptsFailed,
     AttemptFailure,
@@ -37,22 +38,9 @@ __all__ = [
     "AsyncClient",
     "Request",
     "Response",
-    "TailraceError",
-    "InvalidOption",
-    "InvalidRequest",
-    "ConnectError",
-    "TLSError",
-    "Timeout",
-    "ProtocolError",
-    "ResponseTooLarge",
-    "LimitQueueFull",
-    "LimitTimeout",
-    "AllAttemptsFailed",
-    "AttemptFailure",
-    "HTTPStatusError",
-    "Cancelled",
-    "ClientClosed",
     "Headers",
     "Content",
     "Result",
 ]
+# The exception tree, as errors.py lists it (one list, not a copy to keep in step).
+__all__ += errors.__all__

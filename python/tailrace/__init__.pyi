@@ -30,6 +30,7 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypedDict, Unpack
 
+from . import errors as errors
 from .errors import AllAttemptsFailed as AllAttemptsFailed
 from .errors import AttemptFailure as AttemptFailure
 from .errors import Cancelled as Cancelled
@@ -319,22 +320,9 @@ __all__ = [
     "AsyncClient",
     "Request",
     "Response",
-    "TailraceError",
-    "InvalidOption",
-    "InvalidRequest",
-    "ConnectError",
-    "TLSError",
-    "Timeout",
-    "ProtocolError",
-    "ResponseTooLarge",
-    "LimitQueueFull",
-    "LimitTimeout",
-    "AllAttemptsFailed",
-    "AttemptFailure",
-    "HTTPStatusError",
-    "Cancelled",
-    "ClientClosed",
     "Headers",
     "Content",
     "Result",
 ]
+# The exception tree, as errors.py lists it (one list, not a copy to keep in step).
+__all__ += errors.__all__
