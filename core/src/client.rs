@@ -237,7 +237,9 @@ impl Client {
         if runtime::on_runtime_thread() {
             let inner = self.inner.clone();
             match inner.submit(req) {
-                Err(e) => Sending::Failed { error: Some(e) },
+                Err(e) => Sending::Spawned {
+                    call: Call::failed(e),
+                },
                 Ok(call) => Sending::Inline {
                     run: inner.run(call),
                 },
@@ -458,13 +460,12 @@ impl Inner {
 }
 
 pin_project_lite::pin_project! {
-    /// The future [`Client::send`] returns: the call itself when it runs inline, else the
-    /// spawned call.
+    /// The future [`Client::send`] returns: the call itself when it runs inline, else a
+    /// [`Call`] (spawned, or refused at submission).
     #[project = SendingProj]
     enum Sending<F> {
         Inline { #[pin] run: F },
         Spawned { #[pin] call: Call },
-        Failed { error: Option<Error> },
     }
 }
 
@@ -475,9 +476,6 @@ impl<F: Future<Output = Result<Response>>> Future for Sending<F> {
         match self.project() {
             SendingProj::Inline { run } => run.poll(cx),
             SendingProj::Spawned { call } => call.poll(cx),
-            SendingProj::Failed { error } => Poll::Ready(Err(error
-                .take()
-                .unwrap_or_else(|| Error::internal("a call was polled after it completed")))),
         }
     }
 }

@@ -141,7 +141,8 @@ impl Gate {
     /// Take a place in submission order; called synchronously by `Client::send`.
     pub(crate) fn submit(&self, order_key: Option<&str>, flush: bool) -> Ticket {
         let order_key = order_key.filter(|k| !k.is_empty());
-        if order_key.is_none() && !flush {
+        let keyless = order_key.is_none() && !flush;
+        if keyless {
             // Count first, then look for a pending flush (both SeqCst, paired with the flush's
             // store of the flag and its sum of the counter): either the flush's sum sees this
             // call, or this call sees the flush and takes the locked path behind it.
@@ -164,7 +165,7 @@ impl Gate {
         let seq = book.next_seq;
         book.next_seq += 1;
         let mut woken = Vec::new();
-        if order_key.is_none() && !flush {
+        if keyless {
             // Fell back from the fast path: the flush may have counted this call in the moment
             // it was counted there, so let it look again.
             book.settle(&self.shared, &mut woken);
