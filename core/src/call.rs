@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderValue, USER_AGENT};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, Method, Uri};
 use http_body_util::Full;
 
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::limit::Admission;
 use crate::order::{Gate, Ticket};
-use crate::request::Request;
+use crate::request::{Request, RequestTarget};
 use crate::stats::{HostStats, Recorder};
 
 /// Header carrying the attempt index, so servers can tell hedges apart.
@@ -33,8 +34,9 @@ pub(crate) enum Target {
         /// once at submission rather than per attempt.
         host: Arc<HostStats>,
     },
-    /// A path (and query) joined to a host the balancer picks for each attempt.
-    Path(String),
+    /// A path (and query), parsed at submission, joined to a host the balancer picks for each
+    /// attempt.
+    Path(PathAndQuery),
 }
 
 /// A validated call.
@@ -67,7 +69,13 @@ impl Prepared {
         if let Some(e) = req.error {
             return Err(e);
         }
-        let target = parse_target(&req.target, config, recorder)?;
+        let target = match req.target {
+            RequestTarget::Text(text) => parse_target(&text, config, recorder)?,
+            RequestTarget::Uri(uri) => {
+                let host = url_host(&uri, &uri, recorder)?;
+                Target::Url { uri, host }
+            }
+        };
         let idempotent = req.idempotent.unwrap_or(matches!(
             req.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
@@ -92,13 +100,13 @@ impl Prepared {
     /// may need them.
     pub(crate) fn http_request(
         &self,
-        base: &str,
+        base: &HostStats,
         attempt: u32,
         attempt_header: bool,
     ) -> Result<http::Request<Full<Bytes>>> {
         let uri = match &self.target {
             Target::Url { uri, .. } => uri.clone(),
-            Target::Path(path) => join(base, path)?,
+            Target::Path(path) => join(base, path.clone())?,
         };
         Ok(self.build(uri, self.headers.clone(), attempt, attempt_header))
     }
@@ -108,12 +116,15 @@ impl Prepared {
     /// send a second attempt must not use this.
     pub(crate) fn take_http_request(
         &mut self,
-        base: &str,
+        base: &HostStats,
         attempt_header: bool,
     ) -> Result<http::Request<Full<Bytes>>> {
         let uri = match &mut self.target {
             Target::Url { uri, .. } => std::mem::take(uri),
-            Target::Path(path) => join(base, path)?,
+            Target::Path(path) => join(
+                base,
+                std::mem::replace(path, PathAndQuery::from_static("/")),
+            )?,
         };
         let headers = std::mem::take(&mut self.headers);
         Ok(self.build(uri, headers, 0, attempt_header))
@@ -140,12 +151,64 @@ impl Prepared {
     }
 }
 
-/// `base` (a configured host, maybe with a path prefix) joined with `path` (which starts with
-/// `/`). The string is moved into the URL, not copied again.
-fn join(base: &str, path: &str) -> Result<Uri> {
-    let full = format!("{base}{path}");
-    Uri::try_from(full)
-        .map_err(|e| Error::invalid_request(format!("`{base}{path}` is not a valid URL: {e}")))
+/// The numbers of a full URL's host, `scheme://authority`; an error for a URL tailrace cannot
+/// send to. `shown` is the URL as the caller wrote it, for messages.
+fn url_host(
+    uri: &Uri,
+    shown: &dyn std::fmt::Display,
+    recorder: &Recorder,
+) -> Result<Arc<HostStats>> {
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s,
+        Some(_) => {
+            return Err(Error::invalid_request(format!(
+                "`{shown}`: only http:// and https:// URLs are supported"
+            )))
+        }
+        None => {
+            return Err(Error::invalid_request(format!(
+                "`{shown}` is not a full URL (http:// or https://)"
+            )))
+        }
+    };
+    let Some(authority) = uri.authority() else {
+        return Err(Error::invalid_request(format!("`{shown}` has no host")));
+    };
+    // The key is `scheme://authority`, built on the stack: no allocation per call.
+    let (scheme, authority) = (scheme.as_bytes(), authority.as_str().as_bytes());
+    let n = scheme.len() + 3 + authority.len();
+    let mut buf = [0u8; 256];
+    if n > buf.len() {
+        return Ok(recorder.host(&format!(
+            "{}://{}",
+            String::from_utf8_lossy(scheme),
+            String::from_utf8_lossy(authority)
+        )));
+    }
+    buf[..scheme.len()].copy_from_slice(scheme);
+    buf[scheme.len()..scheme.len() + 3].copy_from_slice(b"://");
+    buf[scheme.len() + 3..n].copy_from_slice(authority);
+    // A Uri's scheme and authority are ASCII.
+    let key = std::str::from_utf8(&buf[..n]).map_err(|e| Error::internal(e.to_string()))?;
+    Ok(recorder.host(key))
+}
+
+/// `base` (a configured host, maybe with a path prefix) joined with `path`. A host without a
+/// prefix (the usual case) has its scheme and authority parsed already: the URL is assembled from
+/// the parsed parts, with no string built and nothing parsed again per attempt.
+fn join(base: &HostStats, path: PathAndQuery) -> Result<Uri> {
+    if let Some(origin) = &base.origin {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = Some(origin.scheme.clone());
+        parts.authority = Some(origin.authority.clone());
+        parts.path_and_query = Some(path);
+        return Uri::from_parts(parts).map_err(|e| {
+            Error::invalid_request(format!("`{}` is not a valid URL: {e}", base.url))
+        });
+    }
+    let full = format!("{}{path}", base.url);
+    Uri::try_from(full.as_str())
+        .map_err(|e| Error::invalid_request(format!("`{full}` is not a valid URL: {e}")))
 }
 
 fn parse_target(target: &str, config: &Config, recorder: &Recorder) -> Result<Target> {
@@ -153,31 +216,7 @@ fn parse_target(target: &str, config: &Config, recorder: &Recorder) -> Result<Ta
         let uri: Uri = target
             .parse()
             .map_err(|e| Error::invalid_request(format!("`{target}` is not a valid URL: {e}")))?;
-        match uri.scheme_str() {
-            Some("http") | Some("https") => {}
-            _ => {
-                return Err(Error::invalid_request(format!(
-                    "`{target}`: only http:// and https:// URLs are supported"
-                )))
-            }
-        }
-        let Some(authority) = uri.authority() else {
-            return Err(Error::invalid_request(format!("`{target}` has no host")));
-        };
-        let scheme = uri.scheme_str().unwrap_or("http");
-        // The host's key is `scheme://authority`, which is usually the start of `target` as
-        // written: then it is looked up without building a string.
-        let n = scheme.len() + 3 + authority.as_str().len();
-        let host = match target.get(..n) {
-            Some(prefix)
-                if prefix.starts_with(scheme)
-                    && prefix[scheme.len()..].starts_with("://")
-                    && prefix.ends_with(authority.as_str()) =>
-            {
-                recorder.host(prefix)
-            }
-            _ => recorder.host(&format!("{scheme}://{authority}")),
-        };
+        let host = url_host(&uri, &target, recorder)?;
         return Ok(Target::Url { uri, host });
     }
     if target.is_empty() {
@@ -194,8 +233,8 @@ fn parse_target(target: &str, config: &Config, recorder: &Recorder) -> Result<Ta
     } else {
         format!("/{target}")
     };
-    // Check the path once, so a bad path fails before anything waits.
-    http::uri::PathAndQuery::try_from(path.as_str())
+    // Parsed once, so a bad path fails before anything waits.
+    let path = PathAndQuery::try_from(path)
         .map_err(|e| Error::invalid_request(format!("`{target}` is not a valid path: {e}")))?;
     Ok(Target::Path(path))
 }
@@ -228,13 +267,47 @@ mod tests {
     }
 
     #[test]
+    fn parsed_uris_need_an_http_scheme_and_a_host() {
+        let c = config("http://a:1");
+        for bad in ["/relative", "ftp://x/y", "a:1"] {
+            let uri: Uri = bad.parse().unwrap();
+            let err =
+                Prepared::new(Request::get(uri), &c, &Gate::new(), &Recorder::new()).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{bad}");
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+        let uri: Uri = "https://b:2/x?y=1".parse().unwrap();
+        let p = Prepared::new(Request::get(&uri), &c, &Gate::new(), &Recorder::new()).unwrap();
+        let Target::Url { uri: got, host } = &p.target else {
+            panic!("a full URL")
+        };
+        assert_eq!((got, &*host.url), (&uri, "https://b:2"));
+    }
+
+    #[test]
     fn paths_join_hosts_and_keep_prefixes() {
         let c = config("http://a:1/api/");
         let p = Prepared::new(Request::get("v1?x=1"), &c, &Gate::new(), &Recorder::new()).unwrap();
-        let r = p.http_request("http://a:1/api", 2, true).unwrap();
+        let r = p
+            .http_request(&HostStats::new("http://a:1/api"), 2, true)
+            .unwrap();
         assert_eq!(r.uri(), "http://a:1/api/v1?x=1");
         assert_eq!(r.headers()[ATTEMPT_HEADER], "2");
         assert!(r.headers().contains_key(USER_AGENT));
+    }
+
+    #[test]
+    fn paths_join_a_host_without_prefix_from_its_parsed_parts() {
+        let c = config("http://a:1");
+        let host = HostStats::new("http://a:1");
+        assert!(host.origin.is_some());
+        assert!(HostStats::new("http://a:1/api").origin.is_none());
+        let mut p =
+            Prepared::new(Request::get("v1?x=1"), &c, &Gate::new(), &Recorder::new()).unwrap();
+        let r = p.http_request(&host, 1, false).unwrap();
+        assert_eq!(r.uri(), "http://a:1/v1?x=1");
+        let r = p.take_http_request(&host, false).unwrap();
+        assert_eq!(r.uri(), "http://a:1/v1?x=1");
     }
 
     #[test]

@@ -268,16 +268,17 @@ impl Client {
     }
 
     /// Submit a call now (validation and its place in submission order, on this thread) and
-    /// return a [`Call`] that runs only when polled, on tailrace's runtime. A call refused at
-    /// submission is the `Err`. For bindings that spawn one task per call which both runs the
-    /// call and delivers its outcome (a completion queue, a callback); dropping the `Call`
-    /// cancels it.
-    pub fn submit(&self, req: Request) -> Result<Call> {
+    /// return the call's own future, which runs only when polled on tailrace's runtime. A call
+    /// refused at submission is the `Err`. For bindings that spawn one task per call which both
+    /// runs the call and delivers its outcome (a completion queue, a callback): the call lives
+    /// inside that task, with no allocation of its own. Dropping the future cancels the call.
+    pub fn submit(
+        &self,
+        req: Request,
+    ) -> Result<impl Future<Output = Result<Response>> + Send + 'static> {
         let inner = self.inner.clone();
         let call = inner.submit(req)?;
-        Ok(Call {
-            state: CallState::Inline(Box::pin(inner.run(call))),
-        })
+        Ok(inner.run(call))
     }
 
     /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
@@ -387,26 +388,35 @@ impl Inner {
     }
 
     /// Everything after submission, on the runtime, under the call's deadline.
-    async fn run(self: Arc<Self>, mut call: Prepared) -> Result<Response> {
-        let submitted = call.submitted;
-        let guard = CallGuard {
-            recorder: &self.recorder,
-            done: false,
-            submitted,
-        };
-        // The whole call, queueing included, runs under `timeout_ms` from its submission.
-        let deadline = call.timeout.map(|t| (call.submitted + t, t));
-        let result = match self
-            .watchdog()
-            .watch(deadline, self.execute(&mut call))
-            .await
-        {
-            Ended::Done(r) => r,
-            Ended::Closed => Err(closed_error()),
-            Ended::TimedOut(t) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
-        };
-        guard.finish(&result);
-        result
+    ///
+    /// Not an `async fn`: an async fn's future keeps its arguments twice, as they came and as
+    /// its body's locals (rust-lang/rust#62958), and `call` is 440 bytes that every spawn and
+    /// move of the future would copy again. An `async move` block uses its captures in place.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    fn run(
+        self: Arc<Self>,
+        mut call: Prepared,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        async move {
+            let guard = CallGuard {
+                recorder: &self.recorder,
+                done: false,
+                submitted: call.submitted,
+            };
+            // The whole call, queueing included, runs under `timeout_ms` from its submission.
+            let deadline = call.timeout.map(|t| (call.submitted + t, t));
+            let result = match self
+                .watchdog()
+                .watch(deadline, self.execute(&mut call))
+                .await
+            {
+                Ended::Done(r) => r,
+                Ended::Closed => Err(closed_error()),
+                Ended::TimedOut(t) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
+            };
+            guard.finish(&result);
+            result
+        }
     }
 
     /// The stages after submission, in DESIGN.md's order: order gate, limiter, hedger.
@@ -481,8 +491,6 @@ impl<F: Future<Output = Result<Response>>> Future for Sending<F> {
 }
 
 enum CallState {
-    /// Runs when polled ([`Client::submit`]).
-    Inline(Pin<Box<dyn Future<Output = Result<Response>> + Send>>),
     /// Spawned on the runtime.
     Running(JoinHandle<Result<Response>>),
     Failed(Option<Error>),
@@ -510,7 +518,7 @@ impl Call {
     }
 
     /// A handle that cancels this call from anywhere (bindings keep it by call id). `None` for
-    /// calls that already failed, and for calls running inline (drop those to cancel them).
+    /// calls that already failed.
     pub fn abort_handle(&self) -> Option<CallAbort> {
         match &self.state {
             CallState::Running(t) => Some(CallAbort(t.abort_handle())),
@@ -535,7 +543,6 @@ impl Future for Call {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let out = match &mut self.state {
-            CallState::Inline(f) => ready!(f.as_mut().poll(cx)),
             CallState::Running(task) => match ready!(Pin::new(task).poll(cx)) {
                 Ok(r) => r,
                 Err(e) if e.is_cancelled() => Err(Error::cancelled()),

@@ -43,7 +43,7 @@ mod watchdog;
 pub use client::{Call, CallAbort, Client, ClientBuilder};
 pub use config::{Config, OPTIONS};
 pub use error::{AttemptError, Error, ErrorKind, Result, Sent, TimeoutKind};
-pub use request::Request;
+pub use request::{Request, RequestTarget};
 pub use response::Response;
 pub use stats::{HostSnapshot, LatencySnapshot, LimitKeyStats, Stats};
 

@@ -6,11 +6,12 @@
 //! reported when the request is sent, so a chain of builder calls stays a chain; the `try_*` and
 //! [`Request::set`] forms report them at once, for bindings.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, Uri};
 
 use crate::error::{Error, Result};
 
@@ -18,7 +19,7 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Request {
     pub(crate) method: Method,
-    pub(crate) target: String,
+    pub(crate) target: RequestTarget,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) timeout: Option<Duration>,
@@ -32,8 +33,9 @@ pub struct Request {
 
 impl Request {
     /// A request with this method (e.g. `"GET"`) to a full URL (`http://host/path`) or to a path
-    /// (`/path`) joined to one of the client's `hosts`.
-    pub fn new(method: &str, target: impl Into<String>) -> Request {
+    /// (`/path`) joined to one of the client's `hosts`; see [`RequestTarget`] for what may be
+    /// passed.
+    pub fn new(method: &str, target: impl Into<RequestTarget>) -> Request {
         let mut req = Request {
             method: Method::GET,
             target: target.into(),
@@ -58,27 +60,27 @@ impl Request {
     }
 
     /// A GET request.
-    pub fn get(target: impl Into<String>) -> Request {
+    pub fn get(target: impl Into<RequestTarget>) -> Request {
         Request::new("GET", target)
     }
 
     /// A POST request.
-    pub fn post(target: impl Into<String>) -> Request {
+    pub fn post(target: impl Into<RequestTarget>) -> Request {
         Request::new("POST", target)
     }
 
     /// A PUT request.
-    pub fn put(target: impl Into<String>) -> Request {
+    pub fn put(target: impl Into<RequestTarget>) -> Request {
         Request::new("PUT", target)
     }
 
     /// A DELETE request.
-    pub fn delete(target: impl Into<String>) -> Request {
+    pub fn delete(target: impl Into<RequestTarget>) -> Request {
         Request::new("DELETE", target)
     }
 
     /// A HEAD request.
-    pub fn head(target: impl Into<String>) -> Request {
+    pub fn head(target: impl Into<RequestTarget>) -> Request {
         Request::new("HEAD", target)
     }
 
@@ -178,8 +180,11 @@ impl Request {
     }
 
     /// The URL or path as given.
-    pub fn target(&self) -> &str {
-        &self.target
+    pub fn target(&self) -> Cow<'_, str> {
+        match &self.target {
+            RequestTarget::Text(t) => Cow::Borrowed(t),
+            RequestTarget::Uri(u) => Cow::Owned(u.to_string()),
+        }
     }
 
     /// The headers.
@@ -243,5 +248,54 @@ mod tests {
         assert!(r.set("flush", "perhaps").is_err());
         r.set("order_key", "").unwrap();
         assert_eq!(r.get_order_key(), None);
+    }
+}
+
+/// Where a [`Request`] goes: a full URL (`http://host/path`) or a path joined to one of the
+/// client's `hosts`, as text (`&str`, `String`), or a full URL already parsed as an
+/// [`http::Uri`]. Text is parsed when the call is submitted; a `Uri` is not parsed again, so a
+/// caller sending many calls to one URL can parse it once and clone it (a cheap, shared clone),
+/// as with hyper.
+#[derive(Clone, Debug)]
+pub enum RequestTarget {
+    /// A URL or a path, parsed at submission.
+    Text(String),
+    /// A parsed URL; it must be absolute (`http://` or `https://` with a host).
+    Uri(Uri),
+}
+
+impl From<&str> for RequestTarget {
+    fn from(t: &str) -> RequestTarget {
+        RequestTarget::Text(t.to_string())
+    }
+}
+
+impl From<String> for RequestTarget {
+    fn from(t: String) -> RequestTarget {
+        RequestTarget::Text(t)
+    }
+}
+
+impl From<&String> for RequestTarget {
+    fn from(t: &String) -> RequestTarget {
+        RequestTarget::Text(t.clone())
+    }
+}
+
+impl From<Cow<'_, str>> for RequestTarget {
+    fn from(t: Cow<'_, str>) -> RequestTarget {
+        RequestTarget::Text(t.into_owned())
+    }
+}
+
+impl From<Uri> for RequestTarget {
+    fn from(u: Uri) -> RequestTarget {
+        RequestTarget::Uri(u)
+    }
+}
+
+impl From<&Uri> for RequestTarget {
+    fn from(u: &Uri) -> RequestTarget {
+        RequestTarget::Uri(u.clone())
     }
 }

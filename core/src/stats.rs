@@ -29,6 +29,25 @@ pub(crate) struct HostStats {
     pub(crate) ejections: AtomicU64,
     /// Set by the balancer while the host is ejected.
     pub(crate) ejected: std::sync::atomic::AtomicBool,
+    /// The parsed scheme and authority when `url` is exactly `scheme://authority` (no path
+    /// prefix): paths are joined to it without parsing the host again per attempt.
+    pub(crate) origin: Option<Origin>,
+}
+
+/// A host's scheme and authority, parsed once.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub(crate) scheme: http::uri::Scheme,
+    pub(crate) authority: http::uri::Authority,
+}
+
+impl Origin {
+    fn parse(url: &str) -> Option<Origin> {
+        let uri: http::Uri = url.parse().ok()?;
+        let (scheme, authority) = (uri.scheme()?.clone(), uri.authority()?.clone());
+        let exact = url.len() == scheme.as_str().len() + 3 + authority.as_str().len();
+        exact.then_some(Origin { scheme, authority })
+    }
 }
 
 impl HostStats {
@@ -40,6 +59,7 @@ impl HostStats {
             errors: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             ejected: std::sync::atomic::AtomicBool::new(false),
+            origin: Origin::parse(url),
         }
     }
 

@@ -482,3 +482,21 @@ fn many_threads_share_one_client() {
     assert_eq!(c.stats().calls, 400);
     assert_eq!(tb.stats().requests, 400);
 }
+
+#[test]
+fn a_parsed_uri_is_sent_like_the_same_url_as_text() {
+    let tb = testbed();
+    let c = Client::builder().build().unwrap();
+    let uri: http::Uri = format!("{}/hello?x=1", tb.url()).parse().unwrap();
+    for req in [Request::get(&uri), Request::get(uri.to_string())] {
+        let r = c.send_blocking(req).unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(&r.body()[..], b"ok");
+        assert_eq!(r.host(), tb.url());
+    }
+    assert_eq!(
+        c.stats().hosts.len(),
+        1,
+        "one host, whichever form named it"
+    );
+}

@@ -177,8 +177,10 @@ func TestCloseWhileCallsKeepComing(t *testing.T) {
 	waitForRequests(t, tb, 200)
 	c.Close()
 	wg.Wait()
-	if ok < 200 || closed != 16 {
-		t.Fatalf("%d calls ok, %d goroutines stopped by Close; want ≥ 200 and 16", ok, closed)
+	// The testbed counts a request when it starts: of the 200 it saw, up to one per goroutine
+	// may still have been in flight when Close ended it.
+	if ok < 200-16 || closed != 16 {
+		t.Fatalf("%d calls ok, %d goroutines stopped by Close; want ≥ %d and 16", ok, closed, 200-16)
 	}
 }
 

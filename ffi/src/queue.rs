@@ -2,6 +2,7 @@
 //! drains it in batches with `tailrace_queue_wait`, or watches its eventfd from an event loop.
 
 use std::ffi::c_int;
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -82,8 +83,33 @@ pub(crate) struct Queue {
 }
 
 enum Msg {
-    Done(u64, Outcome),
+    Done(Posted),
     Wake,
+}
+
+/// An event made on the runtime thread that ended the call, so the waiter only copies 32 bytes
+/// out of the channel. Frees its response or error if nobody takes it (the queue was freed).
+struct Posted(tailrace_event);
+
+// SAFETY: the event's handles are owned by this value alone until it is taken.
+unsafe impl Send for Posted {}
+
+impl Posted {
+    fn take(self) -> tailrace_event {
+        let posted = std::mem::ManuallyDrop::new(self);
+        // SAFETY: read once from a value that is never dropped.
+        unsafe { std::ptr::read(&posted.0) }
+    }
+}
+
+impl Drop for Posted {
+    fn drop(&mut self) {
+        // SAFETY: handles made by `tailrace_event::new`, owned by nobody else.
+        unsafe {
+            drop(take_handle(self.0.response));
+            drop(take_handle(self.0.error));
+        }
+    }
 }
 
 /// The eventfd, made on first `tailrace_queue_notify_fd`. `signalled` saves a write per event
@@ -97,7 +123,9 @@ impl Queue {
     /// Post the outcome of call `id` (from the runtime).
     pub(crate) fn post(&self, id: u64, outcome: Outcome) {
         // The queue owns a receiver, so sending cannot fail.
-        let _ = self.tx.send(Msg::Done(id, outcome));
+        let _ = self
+            .tx
+            .send(Msg::Done(Posted(tailrace_event::new(id, outcome))));
         self.signal();
     }
 
@@ -125,9 +153,9 @@ impl Queue {
         }
     }
 
-    /// Wait up to `timeout` (None = forever) for the first message, then take what is ready, up
-    /// to `cap` events; a wake ends the batch.
-    fn take(&self, timeout: Option<Duration>, cap: usize) -> Vec<(u64, Outcome)> {
+    /// Wait up to `timeout` (None = forever) for the first message, then take what is ready
+    /// into `events` without waiting more; a wake ends the batch. Returns how many were taken.
+    fn take(&self, timeout: Option<Duration>, events: &mut [MaybeUninit<tailrace_event>]) -> usize {
         self.reset_signal();
         let first = match timeout {
             None => self.rx.recv().ok(),
@@ -135,11 +163,12 @@ impl Queue {
             Some(t) if t.is_zero() => self.rx.try_recv().ok(),
             Some(t) => self.rx.recv_timeout(t).ok(),
         };
-        let mut batch = Vec::new();
+        let mut n = 0;
         let mut next = first;
-        while let Some(Msg::Done(id, outcome)) = next {
-            batch.push((id, outcome));
-            if batch.len() == cap {
+        while let Some(Msg::Done(posted)) = next {
+            events[n].write(posted.take());
+            n += 1;
+            if n == events.len() {
                 break;
             }
             next = self.rx.try_recv().ok();
@@ -147,7 +176,7 @@ impl Queue {
         if !self.rx.is_empty() {
             self.signal();
         }
-        batch
+        n
     }
 }
 
@@ -239,12 +268,11 @@ pub unsafe extern "C" fn tailrace_queue_wait(
                  (in a callback?); waiting there would deadlock: use timeout_ms 0",
             ));
         }
-        let batch = queue.shared.take(timeout, capacity);
-        let n = batch.len();
-        for (i, (id, outcome)) in batch.into_iter().enumerate() {
-            // SAFETY: the C contract: `events` has room for `capacity` > i events.
-            unsafe { events.add(i).write(tailrace_event::new(id, outcome)) };
-        }
+        // SAFETY: the C contract: `events` has room for `capacity` events (written, not read).
+        let slots = unsafe {
+            std::slice::from_raw_parts_mut(events.cast::<MaybeUninit<tailrace_event>>(), capacity)
+        };
+        let n = queue.shared.take(timeout, slots);
         unsafe { write_out(count_out, n) };
         Ok(())
     })

@@ -53,8 +53,8 @@ impl Request {
 
     /// The URL or path as given.
     #[getter]
-    fn url(&self) -> &str {
-        self.inner.target()
+    fn url(&self) -> String {
+        self.inner.target().into_owned()
     }
 
     /// The order key, or None.

@@ -200,7 +200,7 @@ impl Hedger {
         let numbered = env.config.attempt_header && self.policy.hedging();
         let req = env
             .transport
-            .start(call.take_http_request(&host.url, numbered)?);
+            .start(call.take_http_request(&host, numbered)?);
         // The clock is read only when an adaptive delay wants the attempt's latency.
         let latency = self.delay.latency().map(|l| (l, std::time::Instant::now()));
         let result = attempt::run(env, req, &host).await;
@@ -229,7 +229,7 @@ impl Hedger {
         slot: Permit,
     ) -> Result<()> {
         let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
-        let req = call.http_request(&host.url, index, env.config.attempt_header)?;
+        let req = call.http_request(&host, index, env.config.attempt_header)?;
         let started = env.transport.start(req);
         let owned = host.clone();
         let future = Box::pin(async move { attempt::run(env, started, &owned).await });

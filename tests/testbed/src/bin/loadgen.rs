@@ -33,6 +33,9 @@ enum Which {
 #[derive(Debug)]
 struct Args {
     url: String,
+    /// `url` as tailrace takes it: a full URL parsed once (like the hyper baseline's), a path
+    /// as text.
+    target: tailrace::RequestTarget,
     hosts: Option<String>,
     concurrency: usize,
     requests: Option<u64>,
@@ -57,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
     let mut p = lexopt::Parser::from_env();
     let mut a = Args {
         url: String::new(),
+        target: tailrace::RequestTarget::Text(String::new()),
         hosts: None,
         concurrency: 0,
         requests: None,
@@ -118,6 +122,11 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.url.is_empty() {
         return Err(format!("--url is required\n{}", usage()));
+    }
+    a.target = tailrace::RequestTarget::Text(a.url.clone());
+    if a.url.contains("://") {
+        let uri: http::Uri = a.url.parse().map_err(|e| format!("--url {}: {e}", a.url))?;
+        a.target = uri.into();
     }
     if a.concurrency == 0 {
         return Err("--concurrency must be at least 1".into());
@@ -207,7 +216,7 @@ fn new_shared(limit: Option<u64>, duration: Option<Duration>) -> Arc<Shared> {
 }
 
 fn tailrace_request(a: &Args, i: u64) -> tailrace::Request {
-    let mut req = tailrace::Request::get(a.url.clone());
+    let mut req = tailrace::Request::get(a.target.clone());
     if a.order_keys.is_some() || a.flush_every.is_some() {
         // The testbed logs start/finish per x-seq (and x-key), which is how order is checked.
         req = req.header("x-seq", &i.to_string());
@@ -227,11 +236,18 @@ fn tailrace_request(a: &Args, i: u64) -> tailrace::Request {
 
 /// The closed loop every client runs: `concurrency` workers, each timing one call at a time
 /// until the run is over. `submit` takes the next call index from `shared` and starts that call
-/// (or returns None when the run is over); the future it returns says whether the call succeeded.
-async fn closed_loop<S, F>(concurrency: usize, shared: Arc<Shared>, submit: S)
-where
+/// (or returns None when the run is over); `ok` says whether what the call's future gave is a
+/// success. (The call's own future is awaited as it is: wrapping it in an `async` block would
+/// keep it twice and copy it, a cost no caller awaiting `send` directly pays.)
+async fn closed_loop<S, F>(
+    concurrency: usize,
+    shared: Arc<Shared>,
+    submit: S,
+    ok: fn(&F::Output) -> bool,
+) where
     S: Fn(&Shared) -> Option<F> + Clone + Send + 'static,
-    F: std::future::Future<Output = bool> + Send,
+    F: std::future::Future + Send,
+    F::Output: Send + 'static,
 {
     let mut workers = Vec::new();
     for _ in 0..concurrency {
@@ -240,8 +256,8 @@ where
             loop {
                 let started = Instant::now();
                 let Some(call) = submit(&shared) else { break };
-                let ok = call.await;
-                shared.record(started, ok);
+                let out = call.await;
+                shared.record(started, ok(&out));
             }
         }));
     }
@@ -253,13 +269,18 @@ where
 async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
     let ordered = a.order_keys.is_some() || a.flush_every.is_some();
     let concurrency = a.concurrency;
-    closed_loop(concurrency, shared, move |shared: &Shared| {
+    let submit = move |shared: &Shared| {
         // Ordering needs submission order = call index order, so index and submit go together.
         let _g = ordered.then(|| shared.submit.lock().unwrap());
         let i = shared.take()?;
-        let call = client.send(tailrace_request(&a, i));
-        Some(async move { matches!(call.await, Ok(r) if r.status().is_success()) })
-    })
+        Some(client.send(tailrace_request(&a, i)))
+    };
+    closed_loop(
+        concurrency,
+        shared,
+        submit,
+        |out| matches!(out, Ok(r) if r.status().is_success()),
+    )
     .await
 }
 
@@ -284,11 +305,16 @@ async fn raw_get(client: &Raw, uri: http::Uri) -> Result<http::StatusCode, BoxEr
 
 async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
     let uri: http::Uri = a.url.parse().expect("checked in main");
-    closed_loop(a.concurrency, shared, move |shared: &Shared| {
-        shared.take()?;
-        let (client, uri) = (client.clone(), uri.clone());
-        Some(async move { matches!(raw_get(&client, uri).await, Ok(s) if s.is_success()) })
-    })
+    closed_loop(
+        a.concurrency,
+        shared,
+        move |shared: &Shared| {
+            shared.take()?;
+            let (client, uri) = (client.clone(), uri.clone());
+            Some(async move { matches!(raw_get(&client, uri).await, Ok(s) if s.is_success()) })
+        },
+        |ok| *ok,
+    )
     .await
 }
 
@@ -345,20 +371,25 @@ fn tower_hedge_service(raw: Raw) -> TowerHedge {
 async fn run_tower_hedge(a: Arc<Args>, svc: TowerHedge, shared: Arc<Shared>) {
     use tower::{Service, ServiceExt};
     let uri: http::Uri = a.url.parse().expect("checked in main");
-    closed_loop(a.concurrency, shared, move |shared: &Shared| {
-        shared.take()?;
-        let (svc, uri) = (svc.clone(), uri.clone());
-        Some(async move {
-            let call = {
-                let mut svc = svc.lock().await;
-                match svc.ready().await {
-                    Ok(svc) => svc.call(uri),
-                    Err(_) => return false,
-                }
-            };
-            matches!(call.await, Ok(true))
-        })
-    })
+    closed_loop(
+        a.concurrency,
+        shared,
+        move |shared: &Shared| {
+            shared.take()?;
+            let (svc, uri) = (svc.clone(), uri.clone());
+            Some(async move {
+                let call = {
+                    let mut svc = svc.lock().await;
+                    match svc.ready().await {
+                        Ok(svc) => svc.call(uri),
+                        Err(_) => return false,
+                    }
+                };
+                matches!(call.await, Ok(true))
+            })
+        },
+        |ok| *ok,
+    )
     .await
 }
 
