@@ -3,7 +3,7 @@
 //! The Rust builder's typed methods, `ClientBuilder::set("name", "value")`, C's
 //! `tailrace_config_set`, Python's keyword arguments and Go's `Config` fields all land here, so a
 //! name means the same thing in every language. Values are checked one by one when set, and
-//! against each other in [`Config::validate`] when the client is built.
+//! against each other when the client is built (`Client::new`).
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -19,7 +19,7 @@ pub enum ErrorKind {
     Connect,
     /// The TLS handshake or certificate verification failed.
     Tls,
-    /// A deadline passed; [`Error::timeout`] says which one.
+    /// A deadline passed; [`Error::timeout_kind`] says which one.
     Timeout,
     /// The connection broke after it was made: closed mid-response, malformed response, stream reset.
     Protocol,

@@ -37,6 +37,7 @@ mod response;
 pub mod runtime;
 mod shard;
 mod stats;
+mod sync;
 mod transport;
 mod watchdog;
 

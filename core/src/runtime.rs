@@ -17,6 +17,7 @@ use once_cell::sync::Lazy;
 use tokio::runtime::Handle;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::sync::lock;
 
 /// Incremented in the child of every `fork()`.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -112,7 +113,7 @@ pub fn handle() -> Handle {
         return h;
     }
     let shared = {
-        let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+        let mut current = lock(&CURRENT);
         match current.as_ref() {
             Some(s) if s.generation == generation => s.clone(),
             old => {
@@ -209,7 +210,7 @@ impl<T> ForkLocal<T> {
         if let Some(value) = self.load(generation) {
             return Ok(value);
         }
-        let _lock = self.rebuild.lock().unwrap_or_else(|p| p.into_inner());
+        let _lock = lock(&self.rebuild);
         if let Some(value) = self.load(generation) {
             return Ok(value);
         }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
 use crate::shard;
+use crate::sync::{lock, read, write};
 
 /// Hosts reached by full URL are tracked one by one up to this many, the rest together.
 const MAX_TRACKED_HOSTS: usize = 1024;
@@ -136,15 +137,10 @@ impl Recorder {
 
     /// The live numbers of a host, created on first sight.
     pub(crate) fn host(&self, url: &str) -> Arc<HostStats> {
-        if let Some(h) = self
-            .hosts
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(url)
-        {
+        if let Some(h) = read(&self.hosts).get(url) {
             return h.clone();
         }
-        let mut map = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = write(&self.hosts);
         if let Some(h) = map.get(url) {
             return h.clone();
         }
@@ -158,10 +154,7 @@ impl Recorder {
         }
         let h = Arc::new(HostStats::new(key));
         map.insert(key.to_string(), h.clone());
-        self.host_order
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(h.clone());
+        lock(&self.host_order).push(h.clone());
         h
     }
 
@@ -173,9 +166,7 @@ impl Recorder {
     pub(crate) fn record_latency(&self, elapsed: Duration) {
         let us = (elapsed.as_micros() as u64).max(1);
         let shard = shard::index();
-        let mut h = self.latency[shard]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut h = lock(&self.latency[shard]);
         let _ = h.record(us);
     }
 
@@ -183,7 +174,7 @@ impl Recorder {
     pub(crate) fn snapshot(&self) -> Stats {
         let mut merged = new_histogram();
         for shard in &self.latency {
-            let h = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let h = lock(shard);
             let _ = merged.add(&*h);
         }
         let q = |p: f64| {
@@ -223,9 +214,7 @@ impl Recorder {
 impl Recorder {
     /// Every host's numbers, configured hosts first.
     pub(crate) fn snapshot_hosts(&self) -> Vec<HostSnapshot> {
-        self.host_order
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        lock(&self.host_order)
             .iter()
             .map(|h| h.snapshot())
             .collect()

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::runtime;
 use crate::shard;
+use crate::sync::lock;
 
 /// One client's watchdog (one per fork generation: a forked child starts with a fresh one).
 #[derive(Debug)]
@@ -230,11 +231,6 @@ async fn watcher(dog: Weak<Watchdog>, rearm: Arc<Notify>) {
             None => rearm.notified().await,
         }
     }
-}
-
-fn lock(m: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
-    // Slots stay consistent under the lock (nothing in it can panic halfway).
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pin_project_lite::pin_project! {

@@ -2,6 +2,7 @@
 //! exceed that fraction of calls — except for a small floor of hedges per second, so that low
 //! traffic still hedges. Out of budget means no new hedge; attempts in flight are never touched.
 
+use crate::sync::lock;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -83,17 +84,13 @@ impl Budget {
 
     fn record_call_at(&self, now: Instant) {
         if self.ratio.is_some() {
-            self.window
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .bucket(now)
-                .calls += 1;
+            lock(&self.window).bucket(now).calls += 1;
         }
     }
 
     fn try_spend_at(&self, now: Instant) -> bool {
         let Some(ratio) = self.ratio else { return true };
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = lock(&self.window);
         let (calls, extra) = w.totals(now);
         // The floor covers the part of the window that has elapsed so far.
         let covered = now

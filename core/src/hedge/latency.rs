@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::rotating_histogram::RotatingHistogram;
+use crate::sync::lock;
 
 /// How long the sliding window's periods are.
 const PERIOD: Duration = Duration::from_secs(2);
@@ -42,10 +43,7 @@ impl Latency {
     pub(crate) fn record(&self, elapsed: Duration) {
         let now = Instant::now();
         let us = elapsed.as_micros() as u64;
-        self.hist
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .record(us, now);
+        lock(&self.hist).record(us, now);
     }
 
     /// The percentile of recent attempt latency, if enough samples exist.
@@ -55,11 +53,7 @@ impl Latency {
         if let Ok(mut at) = self.refreshed_at.try_lock() {
             if now.duration_since(*at) >= REFRESH {
                 *at = now;
-                let p = self
-                    .hist
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .percentile(self.percentile, MIN_SAMPLES, now);
+                let p = lock(&self.hist).percentile(self.percentile, MIN_SAMPLES, now);
                 self.cached_us.store(p.map_or(0, |us| us.max(1)), Relaxed);
             }
         }

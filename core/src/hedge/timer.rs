@@ -16,6 +16,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::runtime;
+use crate::sync::lock;
 
 /// Delays at least this long use tokio's timer (its 1 ms granularity no longer matters).
 pub(crate) const PRECISE_BELOW: Duration = Duration::from_millis(20);
@@ -83,7 +84,7 @@ impl TimerThread {
         unsafe {
             libc::prctl(libc::PR_SET_TIMERSLACK, 1u64, 0, 0, 0);
         }
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         loop {
             let now = Instant::now();
             while let Some(Reverse(due)) = state.heap.peek() {
@@ -93,13 +94,7 @@ impl TimerThread {
                 let Reverse(due) = state.heap.pop().expect("peeked");
                 if !due.entry.cancelled.load(Ordering::Acquire) {
                     due.entry.fired.store(true, Ordering::Release);
-                    if let Some(w) = due
-                        .entry
-                        .waker
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take()
-                    {
+                    if let Some(w) = lock(&due.entry.waker).take() {
                         w.wake();
                     }
                 }
@@ -129,7 +124,7 @@ impl TimerThread {
     }
 
     fn schedule(&self, at: Instant, entry: Arc<Entry>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.state);
         state.seq += 1;
         let seq = state.seq;
         // Wake the thread only when it would otherwise sleep past this deadline.
@@ -146,7 +141,7 @@ impl TimerThread {
 fn timer() -> &'static TimerThread {
     static CURRENT: Mutex<Option<(u64, &'static TimerThread)>> = Mutex::new(None);
     let generation = runtime::generation();
-    let mut current = CURRENT.lock().unwrap_or_else(|p| p.into_inner());
+    let mut current = lock(&CURRENT);
     match *current {
         Some((g, t)) if g == generation => t,
         _ => {
@@ -199,8 +194,7 @@ impl Future for Sleep {
                         if e.fired.load(Ordering::Acquire) {
                             return Poll::Ready(());
                         }
-                        *e.waker.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(cx.waker().clone());
+                        *lock(&e.waker) = Some(cx.waker().clone());
                         // Fired between the check and storing the waker: do not miss it.
                         if e.fired.load(Ordering::Acquire) {
                             return Poll::Ready(());
@@ -208,8 +202,7 @@ impl Future for Sleep {
                     }
                     None => {
                         let e = Arc::new(Entry::default());
-                        *e.waker.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(cx.waker().clone());
+                        *lock(&e.waker) = Some(cx.waker().clone());
                         timer().schedule(*at, e.clone());
                         *entry = Some(e);
                     }

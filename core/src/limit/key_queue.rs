@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
 use super::permit::Permit;
+use crate::sync::lock;
 
 /// Shards of the named-key table: calls on different keys rarely meet on one lock. Each key still
 /// has its own queue (a shard is only where the key's state is stored).
@@ -133,10 +134,4 @@ impl KeyTable {
     fn shard(&self, name: &str) -> &Mutex<HashMap<Arc<str>, KeyState>> {
         &self.shards[(self.hasher.hash_one(name) as usize) % SHARDS]
     }
-}
-
-/// Limiter state stays consistent under every lock (each update is a few plain assignments that
-/// cannot panic halfway), so a poisoned lock is used as is.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

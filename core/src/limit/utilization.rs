@@ -2,6 +2,7 @@
 //! precise): the time integral of the in-flight count is kept in one-second buckets, and a reading
 //! combines the current partial bucket with the matching tail of the previous one.
 
+use crate::sync::lock;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -65,7 +66,7 @@ impl Utilization {
     /// Slots in use changed by `delta` (a slot was taken or freed, not handed over).
     pub(super) fn change(&self, delta: i64) {
         let now = Instant::now();
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = lock(&self.window);
         w.advance(now);
         w.level = w.level.saturating_add_signed(delta);
     }
@@ -76,7 +77,7 @@ impl Utilization {
     }
 
     fn percent_at(&self, now: Instant, max_count: usize) -> f64 {
-        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let mut w = lock(&self.window);
         w.advance(now);
         let into = now.duration_since(w.bucket_start).as_secs_f64().min(1.0);
         let slot_seconds = w.previous * (1.0 - into) + w.current;

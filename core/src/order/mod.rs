@@ -31,12 +31,13 @@ mod flush;
 mod key_chain;
 
 use std::sync::atomic::{AtomicBool, Ordering, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use crate::shard;
 use crate::stats::Stats;
+use crate::sync::lock;
 
 use flush::Epochs;
 use key_chain::{KeyChains, Link};
@@ -308,12 +309,6 @@ impl Drop for Ticket {
         book.settle(&self.shared, &mut woken);
         book.signal(woken);
     }
-}
-
-/// The gate's books stay consistent under the lock (no update can panic halfway), so a poisoned
-/// lock is used as is.
-fn lock(m: &Mutex<Book>) -> MutexGuard<'_, Book> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
