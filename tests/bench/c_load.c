@@ -1,8 +1,13 @@
-/* Closed-loop load over the C ABI's completion queue: keep C calls in flight until N have
- * completed (after W warm-up calls), on one thread, and print one JSON line like loadgen's, plus
- * the time spent inside the C boundary per call (request_new + send, and wait + accessors + free).
- *   c_load URL CONCURRENCY REQUESTS [WARMUP] */
+/* Closed-loop load over the C ABI: keep C calls in flight until N have completed (after W
+ * warm-up calls) and print one JSON line like loadgen's.
+ *   c_load URL CONCURRENCY REQUESTS [WARMUP] [queue|callback]
+ * queue (default): one thread sends and drains the completion queue; the line also has the time
+ *   spent inside the C boundary per call (request_new + send, and wait + accessors + free).
+ * callback: each call's callback (on a runtime thread) sends the next call; the main thread only
+ *   waits for the end. No thread of the caller's takes part per call. */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +27,88 @@ static int cmp(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* The callback mode's shared state: the next id to send, and what the callbacks saw. */
+static struct {
+  const char *url;
+  tailrace_client *client;
+  size_t all, warmup;
+  atomic_size_t next, done, errors, attempts;
+  double *started, *lat, t0;
+  pthread_mutex_t mu;
+  pthread_cond_t finished;
+} cb;
+
+static int send_next(void);
+
+static void on_done(void *userdata, const tailrace_event *ev) {
+  (void)userdata;
+  double now = now_us();
+  uint64_t id = ev->id;
+  if (ev->result != TAILRACE_OK) atomic_fetch_add(&cb.errors, 1);
+  else if (id >= cb.warmup)
+    atomic_fetch_add(&cb.attempts, tailrace_response_attempts(ev->response));
+  if (id >= cb.warmup) cb.lat[id - cb.warmup] = now - cb.started[id];
+  tailrace_response_free(ev->response);
+  tailrace_error_free(ev->error);
+  size_t done = atomic_fetch_add(&cb.done, 1) + 1;
+  if (done == cb.all) {
+    pthread_mutex_lock(&cb.mu);
+    pthread_cond_signal(&cb.finished);
+    pthread_mutex_unlock(&cb.mu);
+  } else if (send_next() != 0) {
+    abort();
+  }
+}
+
+/* Send call number `next` (if any are left) with on_done as its callback. */
+static int send_next(void) {
+  size_t id = atomic_fetch_add(&cb.next, 1);
+  if (id >= cb.all) return 0;
+  tailrace_request *req;
+  cb.started[id] = now_us();
+  /* The clock starts with the first measured call (read by main after the last call's
+   * callback, which this write happens before). */
+  if (id == cb.warmup) cb.t0 = cb.started[id];
+  if (tailrace_request_new("GET", cb.url, &req) ||
+      tailrace_send_cb(cb.client, req, id, on_done, NULL)) {
+    fprintf(stderr, "send: %s\n", tailrace_last_error_message());
+    return 1;
+  }
+  return 0;
+}
+
+static int run_callbacks(tailrace_client *client, const char *url, size_t conc, size_t total,
+                         size_t warmup) {
+  cb.url = url;
+  cb.client = client;
+  cb.all = total + warmup;
+  cb.warmup = warmup;
+  cb.started = calloc(cb.all, sizeof *cb.started);
+  cb.lat = calloc(total, sizeof *cb.lat);
+  pthread_mutex_init(&cb.mu, NULL);
+  pthread_cond_init(&cb.finished, NULL);
+  pthread_mutex_lock(&cb.mu);
+  for (size_t i = 0; i < conc; i++)
+    if (send_next() != 0) return 1;
+  while (atomic_load(&cb.done) < cb.all) pthread_cond_wait(&cb.finished, &cb.mu);
+  pthread_mutex_unlock(&cb.mu);
+  double secs = (now_us() - cb.t0) / 1e6;
+  qsort(cb.lat, total, sizeof *cb.lat, cmp);
+  size_t errors = atomic_load(&cb.errors);
+  printf("{\"client\":\"c-abi-callback\",\"concurrency\":%zu,\"requests\":%zu,\"errors\":%zu,"
+         "\"secs\":%.3f,\"rps\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,"
+         "\"max_us\":%.0f,\"attempts\":%zu}\n",
+         conc, total, errors, secs, (double)total / secs, cb.lat[total / 2],
+         cb.lat[total * 99 / 100], cb.lat[total * 999 / 1000], cb.lat[total - 1],
+         atomic_load(&cb.attempts));
+  free(cb.started);
+  free(cb.lat);
+  return errors ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s URL CONCURRENCY REQUESTS [WARMUP]\n", argv[0]);
+    fprintf(stderr, "usage: %s URL CONCURRENCY REQUESTS [WARMUP] [queue|callback]\n", argv[0]);
     return 2;
   }
   const char *url = argv[1];
@@ -38,6 +122,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   tailrace_config_free(cfg);
+  if (argc > 5 && strcmp(argv[5], "callback") == 0) {
+    int rc = run_callbacks(client, url, conc, total, warmup);
+    tailrace_queue_free(q);
+    tailrace_client_free(client);
+    return rc;
+  }
 
   size_t all = total + warmup, sent = 0, done = 0, errors = 0, attempts = 0;
   double *started = calloc(all, sizeof *started), *lat = calloc(total, sizeof *lat);
