@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_char;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tailrace_core::Client;
@@ -30,17 +31,48 @@ pub struct tailrace_client {
 /// Shards of the pending-call map: threads submitting at once rarely meet on one lock.
 const SHARDS: usize = 16;
 
+/// Calls sent with an id and not yet ended: id → the handle that cancels it.
+pub(crate) type Pending = HashMap<u64, AbortHandle, BuildHasherDefault<IdHasher>>;
+
 /// What a client handle and its running calls share.
 pub(crate) struct Shared {
     pub(crate) client: Client,
-    /// Calls sent with an id and not yet ended: id → the handle that cancels it.
-    pending: [Mutex<HashMap<u64, AbortHandle>>; SHARDS],
+    pending: [Mutex<Pending>; SHARDS],
+}
+
+/// Hashes a call id with murmur3's 64-bit finalizer: every id is looked up three times per call
+/// (check, insert, remove), and SipHash's defence against chosen keys buys nothing for ids the
+/// caller picks for its own calls. All bits are mixed, so ids in steps of any size spread out.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; this keeps the hasher correct for anything else too.
+        for &b in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        let mut h = id ^ self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^= h >> 33;
+        self.0 = h;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 impl Shared {
     /// The pending map that holds `id` (locks poisoned by a panic are used anyway: the map stays
     /// consistent, every update is one insert or remove).
-    pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, HashMap<u64, AbortHandle>> {
+    pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, Pending> {
         self.pending[(id % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -170,4 +202,28 @@ pub unsafe extern "C" fn tailrace_buf_free(buf: *mut c_char) {
             drop(unsafe { std::ffi::CString::from_raw(buf) });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn ids_in_any_step_spread_over_buckets() {
+        let hasher = BuildHasherDefault::<IdHasher>::default();
+        for step in [1u64, 16, 1 << 20] {
+            let buckets: HashSet<u64> = (0..1024u64)
+                .map(|i| hasher.hash_one(i * step) & 1023)
+                .collect();
+            // A random function puts 1024 keys in about 647 of 1024 buckets.
+            assert!(
+                buckets.len() > 550,
+                "step {step}: {} buckets",
+                buckets.len()
+            );
+        }
+    }
 }
