@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Go binding benchmark: tailrace's Go package vs Go's net/http (Transport tuned with
 # MaxIdleConnsPerHost = concurrency), in the same run, closed loop on the testbed's fast mode at
-# concurrency 16, 64 and 256 (rounds alternate); then the cost of one call on its own (serial,
+# concurrency 16, 64 and 256 (rounds alternate; the Rust loadgen in the same rounds shows the
+# ceiling any binding could reach here); then the cost of one call on its own (serial,
 # vs Rust on the runtime) and of one bare cgo crossing.
 # Usage: bash tests/bench/go.sh [requests-per-run] [rounds]
 set -euo pipefail

@@ -63,12 +63,15 @@ func main() {
 		for r := 0; r < *rounds; r++ {
 			all = append(all, report(runNetHTTP(url, c, *requests)))
 			all = append(all, report(runTailrace(url, c, *requests)))
+			all = append(all, report(runLoadgen(url, c, *requests)))
 		}
 	}
-	fmt.Printf("\nconcurrency  tailrace rps  net/http rps  rps ratio  p99 tailrace  p99 net/http   (medians of rounds)\n")
+	fmt.Printf("\nconcurrency  tailrace rps  net/http rps  rps ratio  p99 tailrace  p99 net/http" +
+		"  Rust loadgen / net/http (ceiling)   (medians of rounds)\n")
 	for _, c := range []int{16, 64, 256} {
 		t, n := median(all, "tailrace-go", c), median(all, "net/http", c)
-		fmt.Printf("%11d  %12.0f  %12.0f  %9.2f  %12v  %12v\n", c, t.rps, n.rps, t.rps/n.rps, t.p99, n.p99)
+		l := median(all, "rust-loadgen", c)
+		fmt.Printf("%11d  %12.0f  %12.0f  %9.2f  %12v  %12v  %33.2f\n", c, t.rps, n.rps, t.rps/n.rps, t.p99, n.p99, l.rps/n.rps)
 	}
 
 	// Latency of one call on its own: a serial loop through the Go binding, and the same loop
@@ -168,18 +171,28 @@ func warm(c int, one func() error) {
 
 // loadgenSerialUS is the mean latency of a serial loop through Rust tailrace (loadgen).
 func loadgenSerialUS(url string, n int) float64 {
+	return 1e6 / runLoadgen(url, 1, n).rps
+}
+
+// runLoadgen runs the same closed loop in Rust on the runtime itself (loadgen, no binding):
+// the most any binding of tailrace could reach on this machine in this run.
+func runLoadgen(url string, c, n int) result {
 	out, err := exec.Command(filepath.Join(root, "target", "release", "loadgen"), "--url", url,
-		"--concurrency", "1", "--requests", strconv.Itoa(n), "--warmup", "2000").Output()
+		"--concurrency", strconv.Itoa(c), "--requests", strconv.Itoa(n), "--warmup", "2000").Output()
 	if err != nil {
 		log.Fatalf("loadgen: %v", err)
 	}
 	var r struct {
-		RPS float64 `json:"rps"`
+		RPS   float64 `json:"rps"`
+		P50   float64 `json:"p50_us"`
+		P99   float64 `json:"p99_us"`
+		Error int64   `json:"errors"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		log.Fatalf("loadgen printed %q: %v", out, err)
 	}
-	return 1e6 / r.RPS
+	us := func(v float64) time.Duration { return time.Duration(v) * time.Microsecond }
+	return result{client: "rust-loadgen", concurrency: c, rps: r.RPS, p50: us(r.P50), p99: us(r.P99), errors: r.Error}
 }
 
 func median(rs []result, client string, c int) result {
