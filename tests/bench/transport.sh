@@ -22,11 +22,15 @@ done
 python3 - "$out" <<'PY'
 import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-print("\nconcurrency  tailrace rps  hyper-util rps  rps ratio  p99 ratio   (medians of rounds)")
+# rps moves with whatever else this shared machine runs; client CPU per call (both sides of the
+# ratio measured in the same rounds) is steadier, so it is shown too.
+print("\nconcurrency  tailrace rps  hyper-util rps  rps ratio  p99 ratio  CPU/call ratio   (medians of rounds)")
 for c in sorted({r["concurrency"] for r in rows}):
     t = [r for r in rows if r["concurrency"] == c and r["client"] == "tailrace"]
     h = [r for r in rows if r["concurrency"] == c and r["client"] == "hyper-util"]
     trps, hrps = statistics.median(r["rps"] for r in t), statistics.median(r["rps"] for r in h)
     tp99, hp99 = statistics.median(r["p99_us"] for r in t), statistics.median(r["p99_us"] for r in h)
-    print(f"{c:>11}  {trps:>12.0f}  {hrps:>14.0f}  {trps/hrps:>9.3f}  {tp99/hp99:>9.3f}")
+    tcpu, hcpu = (statistics.median(r["cpu_us_per_call"] for r in rs) for rs in (t, h))
+    print(f"{c:>11}  {trps:>12.0f}  {hrps:>14.0f}  {trps/hrps:>9.3f}  {tp99/hp99:>9.3f}"
+          f"  {tcpu/hcpu:>14.3f}")
 PY
