@@ -5,8 +5,8 @@ use std::ffi::c_char;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use futures_util::future::AbortHandle;
 use tailrace_core::Client;
-use tokio::task::AbortHandle;
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out};
 use crate::config::tailrace_config;

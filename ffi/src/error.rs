@@ -92,7 +92,7 @@ impl tailrace_error {
         }
     }
 
-    /// A call dropped by `tailrace_cancel` (its task was aborted, so no core error exists).
+    /// A call dropped by `tailrace_cancel` (its job was aborted, so no core error exists).
     pub(crate) fn cancelled() -> tailrace_error {
         tailrace_error::bare(
             tailrace_result::TAILRACE_E_CANCELLED,

@@ -29,6 +29,7 @@
 mod boundary;
 mod client;
 mod config;
+mod driver;
 mod error;
 mod queue;
 mod request;

@@ -2,19 +2,22 @@
 //!
 //! `tailrace_send` and `tailrace_send_cb` submit on the caller's thread (validation and the
 //! call's place in submission order, which order keys and flush follow) through the core's
-//! `Client::submit`, then spawn one task on the runtime that runs the call and delivers its
-//! outcome, and keep that task's abort handle under the call's id for `tailrace_cancel`.
+//! `Client::submit`, then hand the call to a driver on the runtime ([`crate::driver`]) that runs
+//! it and delivers its outcome, and keep its abort handle under the call's id for
+//! `tailrace_cancel`.
 
 use std::ffi::c_void;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 
-use tailrace_core::{runtime, Error, Request, Response};
+use tailrace_core::{Error, Request, Response};
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_out, Fail};
 use crate::client::{tailrace_client, Shared};
+use crate::driver;
 use crate::error::tailrace_error;
 use crate::queue::{tailrace_event, tailrace_queue, Queue};
 use crate::request::{tailrace_request, take_request};
@@ -72,10 +75,9 @@ impl Sink {
 
 /// Submit `request` as call `id` of `client` and arrange for its outcome to reach `sink`.
 ///
-/// One task per call both runs the call and delivers its outcome (spawning the call and a
-/// waiter separately would cost a second cross-thread wake-up per call). Cancel aborts that task:
-/// dropping the call inside it releases what the call held, and its [`Delivery`] guard reports
-/// the cancellation.
+/// One job both runs the call and delivers its outcome (a separate waiter would cost a second
+/// cross-thread wake-up per call). Cancel aborts that job: the driver drops the call, which
+/// releases what it held, and its [`Delivery`] guard reports the cancellation.
 fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result<(), Fail> {
     let mut pending = shared.pending(id);
     if pending.contains_key(&id) {
@@ -91,19 +93,19 @@ fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result
         shared: shared.clone(),
         sink: Some(sink),
     };
-    let task = runtime::handle().spawn(Delivered {
+    let abort = driver::run(Box::pin(Delivered {
         call,
         delivery: Some(delivery),
-    });
-    // Still under the shard's lock: the task's own removal waits for this insert.
-    pending.insert(id, task.abort_handle());
+    }));
+    // Still under the shard's lock: the call's own removal waits for this insert.
+    pending.insert(id, abort);
     Ok(())
 }
 
 pin_project_lite::pin_project! {
-    /// The task of one call: runs it, then delivers its outcome. A struct, not an `async` block:
-    /// the block would keep the call's future twice (as its capture and as what it awaits),
-    /// 1.5 KB more per task to allocate and copy.
+    /// The job of one call, run by a driver: runs the call, then delivers its outcome. A struct,
+    /// not an `async` block: the block would keep the call's future twice (as its capture and as
+    /// what it awaits), 1.5 KB more per call to allocate and copy.
     struct Delivered<F> {
         #[pin]
         call: F,
@@ -116,16 +118,21 @@ impl<F: Future<Output = Result<Response, Error>>> Future for Delivered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let outcome = ready!(this.call.poll(cx));
-        if let Some(delivery) = this.delivery.take() {
-            delivery.deliver(outcome);
+        // A panic in the call (a bug) ends this call only, not the driver running it.
+        let outcome = match catch_unwind(AssertUnwindSafe(|| this.call.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(outcome)) => Outcome::Done(outcome),
+            Err(_) => Outcome::Panicked,
+        };
+        if let Some(mut delivery) = this.delivery.take() {
+            delivery.finish(outcome);
         }
         Poll::Ready(())
     }
 }
 
-/// Delivers a call's outcome exactly once: from the task when the call ends, or from `drop` when
-/// the task is aborted (`tailrace_cancel`) or the call panicked.
+/// Delivers a call's outcome exactly once: from its job when the call ends or panics, or from
+/// `drop` when the job is aborted (`tailrace_cancel`) or dropped unsent.
 struct Delivery {
     id: u64,
     shared: Arc<Shared>,
@@ -133,10 +140,6 @@ struct Delivery {
 }
 
 impl Delivery {
-    fn deliver(mut self, outcome: Result<Response, Error>) {
-        self.finish(Outcome::Done(outcome));
-    }
-
     fn finish(&mut self, outcome: Outcome) {
         if let Some(sink) = self.sink.take() {
             // Forget the id first: once the event is out, the id may be used again.

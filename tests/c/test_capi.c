@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "support/check.h"
@@ -842,6 +843,56 @@ static void test_limiter(void) {
   tailrace_client_free(client);
 }
 
+/* ---------------------------------------------------------------- fork */
+
+/* One queued call and one callback-free blocking call; 0 when both answered 200. */
+static int call_twice(tailrace_client *client) {
+  tailrace_queue *q = NULL;
+  if (tailrace_queue_new(&q) != TAILRACE_OK) return 1;
+  tailrace_request *req = NULL;
+  if (tailrace_request_new("GET", "/after-fork", &req) != TAILRACE_OK) return 2;
+  if (tailrace_send(client, req, q, 1) != TAILRACE_OK) return 3;
+  tailrace_event ev = {0};
+  size_t n = 0;
+  if (tailrace_queue_wait(q, 20000, &ev, 1, &n) != TAILRACE_OK || n != 1) return 4;
+  int bad = ev.result != TAILRACE_OK || tailrace_response_status(ev.response) != 200;
+  free_event(&ev);
+  tailrace_queue_free(q);
+  tailrace_response *resp = NULL;
+  if (tailrace_request_new("GET", "/after-fork-blocking", &req) != TAILRACE_OK) return 5;
+  if (tailrace_send_blocking(client, req, &resp, NULL) != TAILRACE_OK) return 6;
+  bad |= tailrace_response_status(resp) != 200;
+  tailrace_response_free(resp);
+  return bad ? 7 : 0;
+}
+
+/* A child forked after calls were made gets a runtime of its own: the parent's client and a
+ * new one both work there, and the parent's keep working. */
+static void test_fork(void) {
+  if (getenv("TAILRACE_TEST_NO_FORK")) return; /* see run-valgrind in the Makefile */
+  tailrace_client *client = make_client(NULL);
+  CHECK(call_twice(client) == 0, "calls before fork");
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int rc = call_twice(client);
+    tailrace_client *fresh = NULL;
+    tailrace_config *cfg = NULL;
+    if (rc == 0 && (tailrace_config_new(&cfg) != TAILRACE_OK ||
+                    tailrace_config_set(cfg, "hosts", tb.url, NULL, 0) != TAILRACE_OK ||
+                    tailrace_client_new(cfg, &fresh) != TAILRACE_OK))
+      rc = 10;
+    if (rc == 0) rc = call_twice(fresh);
+    _exit(rc);
+  }
+  CHECK(pid > 0, "fork");
+  int status = 0;
+  CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child: status %d", status);
+  CHECK(call_twice(client) == 0, "parent calls after fork");
+  tailrace_client_free(client);
+}
+
 int main(void) {
   if (testbed_start(&tb, NULL) != 0) {
     fprintf(stderr, "cannot start the testbed (set TAILRACE_TESTBED)\n");
@@ -861,6 +912,7 @@ int main(void) {
   test_many_threads();
   test_queue_10000();
   test_limiter();
+  test_fork();
   testbed_stop(&tb);
   return CHECK_SUMMARY();
 }
