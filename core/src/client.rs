@@ -267,6 +267,24 @@ impl Client {
         }
     }
 
+    /// Submit a call now and run it on the shared runtime; `then` gets its outcome on a runtime
+    /// thread when it ends (`Cancelled` when it is aborted through the returned handle). One
+    /// task runs both the call and `then`: no second task waits on the first. A call refused at
+    /// submission is the `Err`, and `then` is not called. For bindings that deliver outcomes to
+    /// an event loop of their own; `then` must not block.
+    pub fn spawn_then<T>(&self, req: Request, then: T) -> Result<CallAbort>
+    where
+        T: FnOnce(Result<Response>) + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        let call = inner.submit(req)?;
+        let task = runtime::handle().spawn(Then {
+            call: inner.run(call),
+            then: ThenGuard(Some(then)),
+        });
+        Ok(CallAbort(task.abort_handle()))
+    }
+
     /// Submit a call now (validation and its place in submission order, on this thread) and
     /// return the call's own future, which runs only when polled on tailrace's runtime. A call
     /// refused at submission is the `Err`. For bindings that spawn one task per call which both
@@ -486,6 +504,51 @@ impl<F: Future<Output = Result<Response>>> Future for Sending<F> {
         match self.project() {
             SendingProj::Inline { run } => run.poll(cx),
             SendingProj::Spawned { call } => call.poll(cx),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The task of [`Client::spawn_then`]: the call, then its outcome handed to `then`.
+    struct Then<F, T: FnOnce(Result<Response>)> {
+        #[pin]
+        call: F,
+        // After `call`: fields drop in order, so a cancelled call has released what it held
+        // before `then` hears of it.
+        then: ThenGuard<T>,
+    }
+}
+
+impl<F, T> Future for Then<F, T>
+where
+    F: Future<Output = Result<Response>>,
+    T: FnOnce(Result<Response>),
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        // A panic in the call (a bug) becomes its outcome rather than a silent cancel.
+        let outcome =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| this.call.poll(cx))) {
+                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Ready(outcome)) => outcome,
+                Err(_) => Err(Error::internal("a call panicked")),
+            };
+        if let Some(then) = this.then.0.take() {
+            then(outcome);
+        }
+        Poll::Ready(())
+    }
+}
+
+/// Calls `then` with `Cancelled` if the call is dropped before it ends (aborted).
+struct ThenGuard<T: FnOnce(Result<Response>)>(Option<T>);
+
+impl<T: FnOnce(Result<Response>)> Drop for ThenGuard<T> {
+    fn drop(&mut self) {
+        if let Some(then) = self.0.take() {
+            then(Err(Error::cancelled()));
         }
     }
 }

@@ -500,3 +500,54 @@ fn a_parsed_uri_is_sent_like_the_same_url_as_text() {
         "one host, whichever form named it"
     );
 }
+
+#[test]
+fn spawn_then_hands_the_outcome_over_once_also_when_aborted() {
+    use std::sync::mpsc;
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .max_count(1)
+        .build()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+
+    let done = tx.clone();
+    c.spawn_then(Request::get("/x?body_bytes=3"), move |r| {
+        done.send(r).unwrap()
+    })
+    .unwrap();
+    let r = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert_eq!((r.status().as_u16(), r.body().len()), (200, 3));
+
+    // Aborted while it holds the only slot: `then` hears `Cancelled`, and the slot is free again.
+    let done = tx.clone();
+    let abort = c
+        .spawn_then(Request::get("/slow?delay_ms=20000"), move |r| {
+            done.send(r).unwrap()
+        })
+        .unwrap();
+    while c.stats().in_flight == 0 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    abort.abort();
+    let e = rx
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    let started = Instant::now();
+    let r = c.send_blocking(Request::get("/after")).unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the slot was released"
+    );
+
+    // Refused at submission: the error comes back at once and `then` is never called.
+    let done = tx.clone();
+    let refused = c.spawn_then(Request::get("ftp://x/"), move |r| done.send(r).unwrap());
+    assert_eq!(refused.unwrap_err().kind(), ErrorKind::InvalidRequest);
+    drop(tx);
+    assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
+}

@@ -178,12 +178,36 @@ fn running_loop(py: Python<'_>) -> PyResult<(Bound<'_, PyAny>, Arc<Shared>)> {
     Ok((lp, shared))
 }
 
-/// Submit calls (`submit` runs only once a loop is known to be running, so nothing is sent
-/// for a call that could never be awaited) and return a future resolved with the response (one
-/// call) or with the list of results (several). Cancelling the future aborts every call behind it.
-pub(crate) fn future_of<'py>(
+/// Submit one call now and return a future resolved with its response. The call's own task
+/// hands its outcome to the loop (no second task waiting on it). Cancelling the future aborts
+/// the call inside the runtime.
+pub(crate) fn future_of_call<'py>(
     py: Python<'py>,
-    many: bool,
+    client: &tailrace::Client,
+    req: tailrace::Request,
+) -> PyResult<Bound<'py, PyAny>> {
+    // The loop first: nothing is sent for a call that could never be awaited.
+    let (lp, shared) = running_loop(py)?;
+    let future = lp.call_method0("create_future")?;
+    let handle = future.clone().unbind();
+    let to_loop = shared.clone();
+    match client.spawn_then(req, move |outcome| {
+        to_loop.complete(handle, Outcome::One(outcome))
+    }) {
+        Ok(abort) => {
+            future.call_method1("add_done_callback", (AbortOnDone(vec![abort]),))?;
+        }
+        // Refused at submission: resolved through the loop like any other outcome.
+        Err(e) => shared.complete(future.clone().unbind(), Outcome::One(Err(e))),
+    }
+    Ok(future)
+}
+
+/// Submit calls (`submit` runs only once a loop is known to be running, so nothing is sent
+/// for a call that could never be awaited) and return a future resolved with the list of their
+/// results. Cancelling the future aborts every call behind it.
+pub(crate) fn future_of_many<'py>(
+    py: Python<'py>,
     submit: impl FnOnce() -> PyResult<Vec<Call>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let (lp, shared) = running_loop(py)?;
@@ -195,19 +219,11 @@ pub(crate) fn future_of<'py>(
     }
     let handle = future.clone().unbind();
     let waiter = async move {
-        let outcome = if many {
-            let mut results = Vec::with_capacity(calls.len());
-            for c in calls {
-                results.push(c.await);
-            }
-            Outcome::Many(results)
-        } else {
-            match calls.into_iter().next() {
-                Some(c) => Outcome::One(c.await),
-                None => Outcome::Many(Vec::new()),
-            }
-        };
-        shared.complete(handle, outcome);
+        let mut results = Vec::with_capacity(calls.len());
+        for c in calls {
+            results.push(c.await);
+        }
+        shared.complete(handle, Outcome::Many(results));
     };
     tailrace::runtime::handle().spawn(waiter);
     Ok(future)

@@ -10,7 +10,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyAny, PyDict, PyList, PyTuple};
 use tailrace::Call;
 
-use crate::asyncio::{future_of, to_list};
+use crate::asyncio::{future_of_call, future_of_many, to_list};
 use crate::convert::{self, CallFields};
 use crate::errors::{guard, to_pyerr, type_error};
 use crate::request::Request;
@@ -212,7 +212,7 @@ impl AsyncClient {
                 timeout_ms,
             };
             let req = convert::request(py, method, url, headers, content, &fields)?;
-            future_of(py, false, || Ok(vec![self.inner.spawn(req)]))
+            future_of_call(py, &self.inner, req)
         })
     }
 
@@ -224,9 +224,7 @@ impl AsyncClient {
         request: &Bound<'py, Request>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guard(py, || {
-            future_of(py, false, || {
-                Ok(vec![self.inner.spawn(request.get().inner.clone())])
-            })
+            future_of_call(py, &self.inner, request.get().inner.clone())
         })
     }
 
@@ -238,7 +236,7 @@ impl AsyncClient {
         requests: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guard(py, || {
-            future_of(py, true, || submit_all(&self.inner, requests))
+            future_of_many(py, || submit_all(&self.inner, requests))
         })
     }
 
