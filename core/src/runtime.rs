@@ -169,11 +169,13 @@ where
 /// A value that belongs to one fork generation: a forked child builds a fresh one on first use
 /// and never touches the parent's (its tasks, locks and sockets belong to threads that do not
 /// exist in the child). The parent's value is leaked there, not dropped, for the same reason.
+/// Public for the bindings, which keep per-process state of their own (the C ABI's drivers and
+/// pending-call maps).
 ///
 /// Every call reads it, so reading is one atomic load and no reference count: a value, once
 /// published, is never freed while the `ForkLocal` lives (a replaced one is leaked), which is
 /// what makes handing out `&T` for the `ForkLocal`'s lifetime sound.
-pub(crate) struct ForkLocal<T> {
+pub struct ForkLocal<T> {
     current: AtomicPtr<ForkSlot<T>>,
     rebuild: Mutex<()>,
 }
@@ -188,9 +190,15 @@ struct ForkSlot<T> {
 unsafe impl<T: Send + Sync> Send for ForkLocal<T> {}
 unsafe impl<T: Send + Sync> Sync for ForkLocal<T> {}
 
+impl<T> std::fmt::Debug for ForkLocal<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForkLocal")
+    }
+}
+
 impl<T> ForkLocal<T> {
     /// Holds `value` for the current generation.
-    pub(crate) fn new(value: T) -> ForkLocal<T> {
+    pub fn new(value: T) -> ForkLocal<T> {
         let slot = Box::new(ForkSlot {
             generation: generation(),
             value,
@@ -202,7 +210,7 @@ impl<T> ForkLocal<T> {
     }
 
     /// This generation's value; in a forked child, the first caller builds it with `make`.
-    pub(crate) fn get<E>(
+    pub fn get<E>(
         &self,
         make: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<&T, E> {

@@ -1,11 +1,13 @@
 //! `tailrace_client`: a client, the calls it has pending (by id, for cancel), and its stats.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::ffi::c_char;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures_util::future::AbortHandle;
+use tailrace_core::runtime::ForkLocal;
 use tailrace_core::Client;
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out};
@@ -37,7 +39,9 @@ pub(crate) type Pending = HashMap<u64, AbortHandle, BuildHasherDefault<IdHasher>
 /// What a client handle and its running calls share.
 pub(crate) struct Shared {
     pub(crate) client: Client,
-    pending: [Mutex<Pending>; SHARDS],
+    /// Per fork generation: a forked child has none of the parent's calls, and must never wait
+    /// on a shard lock a parent thread held when the process forked.
+    pending: ForkLocal<[Mutex<Pending>; SHARDS]>,
 }
 
 /// Hashes a call id with murmur3's 64-bit finalizer: every id is looked up three times per call
@@ -73,7 +77,11 @@ impl Shared {
     /// The pending map that holds `id` (locks poisoned by a panic are used anyway: the map stays
     /// consistent, every update is one insert or remove).
     pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, Pending> {
-        self.pending[(id % SHARDS as u64) as usize]
+        let shards = self
+            .pending
+            .get(|| Ok::<_, Infallible>(Default::default()))
+            .unwrap_or_else(|never| match never {});
+        shards[(id % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
@@ -100,7 +108,7 @@ pub unsafe extern "C" fn tailrace_client_new(
         let handle = into_handle(tailrace_client {
             shared: Arc::new(Shared {
                 client,
-                pending: Default::default(),
+                pending: ForkLocal::new(Default::default()),
             }),
         });
         unsafe { write_out(client_out, handle) };

@@ -10,14 +10,16 @@
 //! runtime, as an aborted task would be. After `fork()` the child gets drivers of its own on its
 //! own runtime (the parent's tasks do not exist there).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tailrace_core::runtime;
+use tailrace_core::runtime::{self, ForkLocal};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 /// A call and the delivery of its outcome, ready to be driven to its end.
@@ -25,20 +27,22 @@ pub(crate) type Job = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The drivers of one fork generation.
 struct Drivers {
-    generation: u64,
     inboxes: Vec<UnboundedSender<Abortable<Job>>>,
     next: AtomicUsize,
 }
 
-/// This fork generation's drivers. Read without a lock: a lock held by a parent thread when the
-/// process forked would never be released in the child.
-static DRIVERS: AtomicPtr<Drivers> = AtomicPtr::new(std::ptr::null_mut());
+/// The drivers, per fork generation: a forked child starts its own and leaves the parent's
+/// (tasks of a runtime that does not exist there) untouched.
+static DRIVERS: OnceLock<ForkLocal<Drivers>> = OnceLock::new();
 
 /// Hand `job` to a driver; the returned handle cancels it. If no driver can take it (the runtime
 /// is gone), the job is dropped here, which delivers it as cancelled.
 pub(crate) fn run(job: Job) -> AbortHandle {
     let (handle, registration) = AbortHandle::new_pair();
-    let drivers = current();
+    let drivers = DRIVERS
+        .get_or_init(|| ForkLocal::new(Drivers::start()))
+        .get(|| Ok::<_, Infallible>(Drivers::start()))
+        .unwrap_or_else(|never| match never {});
     // Round robin: the runtime's work stealing moves drivers, not calls, between workers.
     let i = drivers.next.fetch_add(1, Relaxed) % drivers.inboxes.len();
     // An unsent job is dropped with the error, which delivers it as cancelled.
@@ -46,33 +50,8 @@ pub(crate) fn run(job: Job) -> AbortHandle {
     handle
 }
 
-fn current() -> &'static Drivers {
-    let generation = runtime::generation();
-    let seen = DRIVERS.load(Acquire);
-    // SAFETY: a published `Drivers` is never freed (see below).
-    if let Some(d) = unsafe { seen.as_ref() } {
-        if d.generation == generation {
-            return d;
-        }
-    }
-    let fresh = Box::into_raw(Box::new(Drivers::start(generation)));
-    match DRIVERS.compare_exchange(seen, fresh, AcqRel, Acquire) {
-        // The one it replaces (a parent's, in a forked child) is left as it is: its tasks belong
-        // to a runtime that does not exist here, and dropping their inboxes could wake them.
-        // SAFETY: just published; never freed.
-        Ok(_) => unsafe { &*fresh },
-        Err(_) => {
-            // Another thread published first: ours were never used; dropping them ends their
-            // tasks (their inboxes close).
-            // SAFETY: `fresh` was never shared.
-            drop(unsafe { Box::from_raw(fresh) });
-            current()
-        }
-    }
-}
-
 impl Drivers {
-    fn start(generation: u64) -> Drivers {
+    fn start() -> Drivers {
         let handle = runtime::handle();
         let inboxes = (0..runtime::worker_threads().max(1))
             .map(|_| {
@@ -86,7 +65,6 @@ impl Drivers {
             })
             .collect();
         Drivers {
-            generation,
             inboxes,
             next: AtomicUsize::new(0),
         }
