@@ -9,7 +9,6 @@
 //! on the shared runtime. The returned [`Call`] is a future; dropping it cancels the call inside
 //! the runtime.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -467,17 +466,14 @@ impl Inner {
 
     /// This fork generation's order gate and limiter (fresh ones in a forked child).
     fn stages(&self) -> &Stages {
-        self.stages
-            .get(|| Ok::<_, Infallible>(Stages::new(&self.config)))
-            .unwrap_or_else(|never| match never {})
+        self.stages.get_or_make(|| Stages::new(&self.config))
     }
 
     /// This fork generation's watchdog (a fresh one in a forked child: the parent's pending
     /// calls do not exist there, and a lock a parent thread held must never be waited on).
     fn watchdog(&self) -> &Watchdog {
         self.watchdog
-            .get(|| Ok::<_, Infallible>(Watchdog::new(self.closed.load(Relaxed))))
-            .unwrap_or_else(|never| match never {})
+            .get_or_make(|| Watchdog::new(self.closed.load(Relaxed)))
     }
 
     /// This fork generation's pool: a forked child must not touch the parent's connections

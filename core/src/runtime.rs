@@ -233,6 +233,13 @@ impl<T> ForkLocal<T> {
         Ok(unsafe { &(*fresh).value })
     }
 
+    /// This generation's value; in a forked child, the first caller builds it with `make`,
+    /// which cannot fail.
+    pub fn get_or_make(&self, make: impl FnOnce() -> T) -> &T {
+        self.get(|| Ok::<_, std::convert::Infallible>(make()))
+            .unwrap_or_else(|never| match never {})
+    }
+
     fn load(&self, generation: u64) -> Option<&T> {
         // SAFETY: the pointer always points to a slot built by `new` or `get` that is freed only
         // in `Drop` (replaced slots are leaked), so it is valid for as long as `&self` is.

@@ -1,7 +1,6 @@
 //! `tailrace_client`: a client, the calls it has pending (by id, for cancel), and its stats.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::ffi::c_char;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -77,10 +76,7 @@ impl Shared {
     /// The pending map that holds `id` (locks poisoned by a panic are used anyway: the map stays
     /// consistent, every update is one insert or remove).
     pub(crate) fn pending(&self, id: u64) -> MutexGuard<'_, Pending> {
-        let shards = self
-            .pending
-            .get(|| Ok::<_, Infallible>(Default::default()))
-            .unwrap_or_else(|never| match never {});
+        let shards = self.pending.get_or_make(Default::default);
         shards[(id % SHARDS as u64) as usize]
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -10,7 +10,6 @@
 //! runtime, as an aborted task would be. After `fork()` the child gets drivers of its own on its
 //! own runtime (the parent's tasks do not exist there).
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -41,8 +40,7 @@ pub(crate) fn run(job: Job) -> AbortHandle {
     let (handle, registration) = AbortHandle::new_pair();
     let drivers = DRIVERS
         .get_or_init(|| ForkLocal::new(Drivers::start()))
-        .get(|| Ok::<_, Infallible>(Drivers::start()))
-        .unwrap_or_else(|never| match never {});
+        .get_or_make(Drivers::start);
     // Round robin: the runtime's work stealing moves drivers, not calls, between workers.
     let i = drivers.next.fetch_add(1, Relaxed) % drivers.inboxes.len();
     // An unsent job is dropped with the error, which delivers it as cancelled.
