@@ -49,6 +49,16 @@ struct Args {
     warmup: u64,
 }
 
+impl Args {
+    /// `--url` when it is a full URL (parsed once, in `parse_args`).
+    fn uri(&self) -> Option<&http::Uri> {
+        match &self.target {
+            tailrace::RequestTarget::Uri(u) => Some(u),
+            tailrace::RequestTarget::Text(_) => None,
+        }
+    }
+}
+
 fn usage() -> &'static str {
     "usage: loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)\n\
      \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]\n\
@@ -304,7 +314,7 @@ async fn raw_get(client: &Raw, uri: http::Uri) -> Result<http::StatusCode, BoxEr
 }
 
 async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
-    let uri: http::Uri = a.url.parse().expect("checked in main");
+    let uri = a.uri().expect("checked in main").clone();
     closed_loop(
         a.concurrency,
         shared,
@@ -370,7 +380,7 @@ fn tower_hedge_service(raw: Raw) -> TowerHedge {
 
 async fn run_tower_hedge(a: Arc<Args>, svc: TowerHedge, shared: Arc<Shared>) {
     use tower::{Service, ServiceExt};
-    let uri: http::Uri = a.url.parse().expect("checked in main");
+    let uri = a.uri().expect("checked in main").clone();
     closed_loop(
         a.concurrency,
         shared,
@@ -438,11 +448,7 @@ fn main() -> ExitCode {
             }
         }
         Which::Hyper | Which::TowerHedge => {
-            if a.url
-                .parse::<http::Uri>()
-                .map(|u| u.scheme_str() != Some("http"))
-                .unwrap_or(true)
-            {
+            if a.uri().map(http::Uri::scheme_str) != Some(Some("http")) {
                 eprintln!("loadgen: --client hyper/tower-hedge needs a full http:// --url");
                 return ExitCode::from(2);
             }
