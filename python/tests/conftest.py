@@ -110,6 +110,16 @@ def slow_testbed() -> Iterator[Testbed]:
 
 
 @pytest.fixture(scope="session")
+def steady_testbed() -> Iterator[Testbed]:
+    """A host that answers every request after 100 ms: it wins against slow_testbed, but only
+    after the other attempt's request has surely reached slow_testbed (a loser cancelled before
+    its request was written never shows at the server at all)."""
+    tb = Testbed("--latency", "fixed:100000")
+    yield tb
+    tb.stop()
+
+
+@pytest.fixture(scope="session")
 def tls_testbed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testbed]:
     """An HTTPS testbed with a throwaway CA; `tls_testbed.ca_file` is the CA's PEM."""
     ca = tmp_path_factory.mktemp("tls") / "ca.pem"

@@ -6,12 +6,14 @@ import tailrace
 from conftest import Testbed
 
 
-def test_all_at_once_the_fast_host_wins_and_the_loser_is_cancelled(testbed: Testbed, slow_testbed: Testbed) -> None:
+def test_all_at_once_the_fast_host_wins_and_the_loser_is_cancelled(
+    steady_testbed: Testbed, slow_testbed: Testbed
+) -> None:
     slow_testbed.wait_idle()
     slow_testbed.reset()
-    with tailrace.Client(hosts=[slow_testbed.url, testbed.url], concurrent_calls=2, hedge_delay_ms=0) as c:
+    with tailrace.Client(hosts=[slow_testbed.url, steady_testbed.url], concurrent_calls=2, hedge_delay_ms=0) as c:
         r = c.get("/hedged")
-        assert r.status == 200 and r.host == testbed.url and r.attempts == 2
+        assert r.status == 200 and r.host == steady_testbed.url and r.attempts == 2
         s = slow_testbed.wait_for(lambda s: s["in_flight"] == 0)
         # The loser's attempt index is in the slow host's log; the winner is the other one.
         loser = [e for e in s["events"] if e["event"] == "start"][0]["attempt"]
