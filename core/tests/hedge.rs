@@ -30,7 +30,9 @@ fn refused_url() -> String {
 #[test]
 fn first_success_wins_and_the_loser_is_cancelled_at_the_server() {
     let slow = testbed("fixed:2000000");
-    let fast = testbed("fixed:0");
+    // The winner answers after 100 ms, when the loser's request has surely reached the slow host:
+    // a loser cancelled before its request is written never shows there at all.
+    let fast = testbed("fixed:100000");
     let c = Client::builder()
         .hosts([slow.url(), fast.url()])
         .concurrent_calls(2)

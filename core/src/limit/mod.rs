@@ -233,23 +233,27 @@ impl Shared {
             self.counters.in_flight.fetch_sub(1, Relaxed);
             return;
         }
-        let handed_over = self.table.with(key, |st| {
-            // A waiter whose future is gone is never in the queue (it removes itself under this
-            // same lock before dropping its receiver), so `send` fails only defensively.
-            while let Some(tx) = st.dequeue() {
-                self.counters.queued.fetch_sub(1, Relaxed);
-                match tx.send(Permit::new(self.clone(), key.clone())) {
-                    Ok(()) => return true,
-                    Err(unused) => unused.forget(),
+        loop {
+            let next = self.table.with(key, |st| {
+                let next = st.dequeue();
+                if next.is_none() {
+                    st.in_flight -= 1;
                 }
+                next
+            });
+            let Some(tx) = next else { break };
+            self.counters.queued.fetch_sub(1, Relaxed);
+            // Sent outside the key's lock: waking the waiter's task may unpark a worker thread (a
+            // syscall), and every call on this key waits for that lock. A waiter cancelled after
+            // it was taken out of the queue has dropped its receiver: the slot is still ours and
+            // goes to the next waiter.
+            match tx.send(Permit::new(self.clone(), key.clone())) {
+                Ok(()) => return,
+                Err(unused) => unused.forget(),
             }
-            st.in_flight -= 1;
-            false
-        });
-        if !handed_over {
-            self.counters.in_flight.fetch_sub(1, Relaxed);
-            self.utilization.change(-1);
         }
+        self.counters.in_flight.fetch_sub(1, Relaxed);
+        self.utilization.change(-1);
     }
 }
 

@@ -23,8 +23,8 @@ pub(crate) struct Waiting {
     id: u64,
     /// `queue_timeout_ms` counts from here, when the call joined the queue.
     enqueued_at: Instant,
-    /// Dropped after `Drop::drop` has left the queue, so a slot granted in a race is inside it
-    /// and is released by dropping it.
+    /// Dropped after `Drop::drop` has left the queue: a slot sent in a race is inside it and is
+    /// released by dropping it; one sent later comes back to its releaser (the send fails).
     rx: oneshot::Receiver<Permit>,
     settled: bool,
 }
@@ -59,7 +59,8 @@ impl Waiting {
                             self.shared.counters.timed_out.fetch_add(1, Relaxed);
                             return Err(limit_timeout(&self.key, t));
                         }
-                        // A slot was handed over as the timer fired: it is ours and already sent.
+                        // A release took us out of the queue as the timer fired: the slot is ours and
+                        // is being sent.
                         (&mut self.rx).await
                     }
                 }
@@ -83,8 +84,9 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         if !self.settled {
-            // Cancelled while queued. If a slot was granted first, it sits in `rx` and is
-            // released when `rx` drops right after this, outside the key's lock.
+            // Cancelled while queued. If a release took this waiter out of the queue first, its
+            // slot is in `rx` (released when `rx` drops right after this, outside the key's
+            // lock) or, not sent yet, goes back to the releaser, whose send fails.
             self.leave_queue();
         }
     }
