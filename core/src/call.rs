@@ -175,21 +175,17 @@ fn url_host(
         return Err(Error::invalid_request(format!("`{shown}` has no host")));
     };
     // The key is `scheme://authority`, built on the stack: no allocation per call.
-    let (scheme, authority) = (scheme.as_bytes(), authority.as_str().as_bytes());
-    let n = scheme.len() + 3 + authority.len();
+    let authority = authority.as_str();
     let mut buf = [0u8; 256];
-    if n > buf.len() {
-        return Ok(recorder.host(&format!(
-            "{}://{}",
-            String::from_utf8_lossy(scheme),
-            String::from_utf8_lossy(authority)
-        )));
-    }
-    buf[..scheme.len()].copy_from_slice(scheme);
-    buf[scheme.len()..scheme.len() + 3].copy_from_slice(b"://");
-    buf[scheme.len() + 3..n].copy_from_slice(authority);
-    // A Uri's scheme and authority are ASCII.
-    let key = std::str::from_utf8(&buf[..n]).map_err(|e| Error::internal(e.to_string()))?;
+    let Some(key) = buf.get_mut(..scheme.len() + 3 + authority.len()) else {
+        return Ok(recorder.host(&format!("{scheme}://{authority}")));
+    };
+    let (head, rest) = key.split_at_mut(scheme.len());
+    head.copy_from_slice(scheme.as_bytes());
+    rest[..3].copy_from_slice(b"://");
+    rest[3..].copy_from_slice(authority.as_bytes());
+    // Built from two `&str`s and ASCII: always UTF-8.
+    let key = std::str::from_utf8(key).map_err(|e| Error::internal(e.to_string()))?;
     Ok(recorder.host(key))
 }
 
