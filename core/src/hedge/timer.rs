@@ -11,11 +11,11 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::runtime;
+use crate::runtime::ForkLocal;
 use crate::sync::lock;
 
 /// Delays at least this long use tokio's timer (its 1 ms granularity no longer matters).
@@ -137,19 +137,13 @@ impl TimerThread {
     }
 }
 
-/// The timer thread of this fork generation (a forked child starts its own).
+/// The timer thread of this fork generation (a forked child starts its own). One atomic load per
+/// precise sleep once started: the runtime's `ForkLocal`, as the other per-generation state.
 fn timer() -> &'static TimerThread {
-    static CURRENT: Mutex<Option<(u64, &'static TimerThread)>> = Mutex::new(None);
-    let generation = runtime::generation();
-    let mut current = lock(&CURRENT);
-    match *current {
-        Some((g, t)) if g == generation => t,
-        _ => {
-            let t = TimerThread::start();
-            *current = Some((generation, t));
-            t
-        }
-    }
+    static TIMER: OnceLock<ForkLocal<&'static TimerThread>> = OnceLock::new();
+    TIMER
+        .get_or_init(|| ForkLocal::new(TimerThread::start()))
+        .get_or_make(TimerThread::start)
 }
 
 /// Sleep for `d`: precisely (tens of µs) below [`PRECISE_BELOW`], with tokio's timer above.
