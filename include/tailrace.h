@@ -12,6 +12,8 @@
  *   is an error code, never a crash; a panic inside the library is TAILRACE_E_PANIC, never an abort.
  * - One background runtime per loaded library runs every call; clients and queues may be used from
  *   any number of threads at once. Callbacks run on runtime threads and must not block.
+ * - fork(): a child may keep using the parent's clients and queues; it gets a runtime, connections
+ *   and queue notify fds of its own. Calls pending in the parent at the fork stay in the parent.
  * - Link: pkg-config --cflags --libs tailrace (shared), or --static for libtailrace.a.
  */
 
@@ -224,7 +226,8 @@ typedef struct tailrace_config tailrace_config;
  * - `tailrace_error_timeout`: which deadline passed, for `TAILRACE_E_TIMEOUT`.
  * - `tailrace_error_sent`: whether the backend may have seen the request.
  * - `tailrace_error_status`: the HTTP status, when an answer's status was the failure.
- * - `tailrace_error_attempt_count`, `tailrace_error_attempt`: each failed attempt.
+ * - `tailrace_error_attempt_count`, `tailrace_error_attempt`, `tailrace_error_attempt_cause`:
+ *   each failed attempt.
  * - `tailrace_error_free`: free it.
  *
  * Threads: immutable; read it from any thread, free it once.
@@ -244,6 +247,10 @@ typedef struct tailrace_error tailrace_error;
  *
  * One queue may serve any number of clients. Threads: any; several threads may send to it and
  * wait on it at once (each event goes to one waiter).
+ *
+ * After `fork()`, a queue made before the fork works in the child for calls sent in the child;
+ * events of calls sent before the fork never come there (those calls run in the parent only).
+ * The child has its own notify fd: see `tailrace_queue_notify_fd`.
  */
 typedef struct tailrace_queue tailrace_queue;
 
@@ -487,7 +494,8 @@ uint16_t tailrace_error_status(const struct tailrace_error *error);
 size_t tailrace_error_attempt_count(const struct tailrace_error *error);
 
 /**
- * Failed attempt number `index` (0-based, in attempt order): its code, the base URL of the host
+ * Failed attempt number `index` (0-based, in the order the attempts failed: see
+ * `tailrace_error_attempt_cause` for which attempt each was): its code, the base URL of the host
  * it went to, and its message. Any out-parameter may be NULL when not wanted.
  *
  * Ownership: the strings are borrowed from `error`, valid until `tailrace_error_free(error)`.
@@ -501,6 +509,23 @@ enum tailrace_result tailrace_error_attempt(const struct tailrace_error *error,
                                             enum tailrace_result *code_out,
                                             const char **host_out,
                                             const char **message_out);
+
+/**
+ * Failed attempt number `index` (as for `tailrace_error_attempt`) in full: which attempt it was
+ * (0 is the first one sent) and its cause as an error of its own, on which every accessor above
+ * works (`tailrace_error_code`, `_message`, `_timeout`, `_sent`, `_status`). Either
+ * out-parameter may be NULL when not wanted.
+ *
+ * Ownership: `*cause_out` is borrowed from `error`, valid until `tailrace_error_free(error)`;
+ * do not free it. Threads: any.
+ *
+ * Returns `TAILRACE_OK`, `TAILRACE_E_NULL_ARGUMENT` (`error`), `TAILRACE_E_INVALID_LENGTH`
+ * (index not below `tailrace_error_attempt_count`).
+ */
+enum tailrace_result tailrace_error_attempt_cause(const struct tailrace_error *error,
+                                                  size_t index,
+                                                  uint32_t *attempt_out,
+                                                  const struct tailrace_error **cause_out);
 
 /**
  * Free an error. `NULL` does nothing.
@@ -524,8 +549,8 @@ enum tailrace_result tailrace_queue_new(struct tailrace_queue **queue_out);
  *
  * Waits until at least one event is ready, `timeout_ms` passes (`-1` = no limit, `0` = do not
  * wait), or `tailrace_queue_wake` is called; then takes every ready event up to `capacity`
- * without waiting more. `*count_out` is 0 after a timeout or a wake. The queue stays usable
- * after a wake.
+ * without waiting more. A wake ends the wait at once: with the events taken before it, or with
+ * `*count_out` 0. `*count_out` is 0 after a timeout. The queue stays usable after a wake.
  *
  * Ownership: each event's `response` or `error` now belongs to the caller (free it with
  * `tailrace_response_free` / `tailrace_error_free`). `events` must have room for `capacity`.
@@ -558,8 +583,12 @@ enum tailrace_result tailrace_queue_wake(const struct tailrace_queue *queue);
  * also resets it). It may be readable with no event waiting (a spurious wake-up is harmless);
  * it is never unreadable while one waits. Made on the first call; later calls return the same fd.
  *
- * Ownership: the fd belongs to the queue: do not read, write or close it. It is closed when the
- * queue has been freed and every call sent to it has ended. Threads: any.
+ * Ownership: the fd belongs to the queue: do not read, write or close it. Remove it from your
+ * poller before `tailrace_queue_free`: calls still pending keep signalling it, and it is closed
+ * only when the queue has been freed and every call sent to it has ended. Threads: any.
+ *
+ * After `fork()`: the child gets a new fd for the same queue (an inherited eventfd is shared
+ * with the parent). Call this again in the child, and watch that fd, not the inherited one.
  *
  * Returns `TAILRACE_OK`, `TAILRACE_E_NULL_ARGUMENT`, `TAILRACE_E_INTERNAL` (eventfd failed;
  * the message has errno's text).
@@ -822,7 +851,7 @@ enum tailrace_result tailrace_send_cb(const struct tailrace_client *client,
  * `TAILRACE_E_WOULD_DEADLOCK` at once instead of hanging.
  *
  * Returns `TAILRACE_OK` or why the call failed (any code from 1 to 15),
- * `TAILRACE_E_NULL_ARGUMENT`.
+ * `TAILRACE_E_NULL_ARGUMENT`, `TAILRACE_E_PANIC` (a bug).
  */
 enum tailrace_result tailrace_send_blocking(const struct tailrace_client *client,
                                             struct tailrace_request *request,

@@ -103,12 +103,17 @@ fn block_sigpipe() {
 /// The runtime's handle, starting it (or rebuilding it after a fork) when needed.
 pub fn handle() -> Handle {
     let generation = generation();
-    let cached = CACHED.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|s| s.generation == generation)
-            .map(|s| s.handle.clone())
-    });
+    // `try_with`: in a thread's own TLS destructors (a C++ `thread_local`'s calling tailrace)
+    // the cache is gone; the lock below still answers.
+    let cached = CACHED
+        .try_with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|s| s.generation == generation)
+                .map(|s| s.handle.clone())
+        })
+        .ok()
+        .flatten();
     if let Some(h) = cached {
         return h;
     }
@@ -128,7 +133,7 @@ pub fn handle() -> Handle {
         }
     };
     let h = shared.handle.clone();
-    CACHED.with(|c| *c.borrow_mut() = Some(shared));
+    let _ = CACHED.try_with(|c| *c.borrow_mut() = Some(shared));
     h
 }
 

@@ -25,8 +25,9 @@ int main(int argc, char **argv) {
     goto out;
   }
   /* The request is consumed whatever happens. */
-  if (tailrace_send_blocking(client, request, &response, &error) != TAILRACE_OK) {
-    fprintf(stderr, "GET failed (%s): %s\n", tailrace_result_name(tailrace_error_code(error)),
+  tailrace_result sent = tailrace_send_blocking(client, request, &response, &error);
+  if (sent != TAILRACE_OK) {
+    fprintf(stderr, "GET failed (%s): %s\n", tailrace_result_name(sent),
             error ? tailrace_error_message(error) : tailrace_last_error_message());
     goto out;
   }

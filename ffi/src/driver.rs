@@ -6,8 +6,8 @@
 //! measured against the same calls run inline, 2 to 6 µs of CPU per call. A driver takes a call
 //! through a channel; calls sent in a burst wake it once.
 //!
-//! A call is cancelled with its [`AbortHandle`]: the driver then drops it at once, inside the
-//! runtime, as an aborted task would be. After `fork()` the child gets drivers of its own on its
+//! A call is cancelled with its abort handle (`futures_util::future::AbortHandle`): the driver
+//! then drops it at once, inside the runtime, as an aborted task would be. After `fork()` the child gets drivers of its own on its
 //! own runtime (the parent's tasks do not exist there).
 
 use std::future::Future;
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
-use futures_util::future::{AbortHandle, Abortable};
+use futures_util::future::{AbortRegistration, Abortable};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tailrace_core::runtime::{self, ForkLocal};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -34,10 +34,10 @@ struct Drivers {
 /// (tasks of a runtime that does not exist there) untouched.
 static DRIVERS: OnceLock<ForkLocal<Drivers>> = OnceLock::new();
 
-/// Hand `job` to a driver; the returned handle cancels it. If no driver can take it (the runtime
-/// is gone), the job is dropped here, which delivers it as cancelled.
-pub(crate) fn run(job: Job) -> AbortHandle {
-    let (handle, registration) = AbortHandle::new_pair();
+/// Hand `job` to a driver; `registration`'s handle cancels it. If no driver can take it (the
+/// runtime is gone), the job is dropped here, which delivers it as cancelled: so the caller must
+/// not hold a lock that the job's delivery takes.
+pub(crate) fn run(job: Job, registration: AbortRegistration) {
     let drivers = DRIVERS
         .get_or_init(|| ForkLocal::new(Drivers::start()))
         .get_or_make(Drivers::start);
@@ -45,7 +45,6 @@ pub(crate) fn run(job: Job) -> AbortHandle {
     let i = drivers.next.fetch_add(1, Relaxed) % drivers.inboxes.len();
     // An unsent job is dropped with the error, which delivers it as cancelled.
     let _ = drivers.inboxes[i].send(Abortable::new(job, registration));
-    handle
 }
 
 impl Drivers {

@@ -17,7 +17,8 @@ use crate::result::{tailrace_result, to_cstring};
 /// - `tailrace_error_timeout`: which deadline passed, for `TAILRACE_E_TIMEOUT`.
 /// - `tailrace_error_sent`: whether the backend may have seen the request.
 /// - `tailrace_error_status`: the HTTP status, when an answer's status was the failure.
-/// - `tailrace_error_attempt_count`, `tailrace_error_attempt`: each failed attempt.
+/// - `tailrace_error_attempt_count`, `tailrace_error_attempt`, `tailrace_error_attempt_cause`:
+///   each failed attempt.
 /// - `tailrace_error_free`: free it.
 ///
 /// Threads: immutable; read it from any thread, free it once.
@@ -31,9 +32,11 @@ pub struct tailrace_error {
 }
 
 struct AttemptRow {
-    code: tailrace_result,
+    /// Which attempt (0: the first one sent).
+    attempt: u32,
     host: CString,
-    message: CString,
+    /// The attempt's own error; its accessors work on it (it has no attempts of its own).
+    cause: tailrace_error,
 }
 
 /// Which deadline passed (`tailrace_error_timeout`).
@@ -84,9 +87,9 @@ impl tailrace_error {
                 .attempts()
                 .iter()
                 .map(|a| AttemptRow {
-                    code: tailrace_result::from_kind(a.error.kind()),
+                    attempt: a.attempt,
                     host: to_cstring(&a.host),
-                    message: to_cstring(&a.error.to_string()),
+                    cause: tailrace_error::new(&a.error),
                 })
                 .collect(),
         }
@@ -179,7 +182,8 @@ pub unsafe extern "C" fn tailrace_error_attempt_count(error: *const tailrace_err
     })
 }
 
-/// Failed attempt number `index` (0-based, in attempt order): its code, the base URL of the host
+/// Failed attempt number `index` (0-based, in the order the attempts failed: see
+/// `tailrace_error_attempt_cause` for which attempt each was): its code, the base URL of the host
 /// it went to, and its message. Any out-parameter may be NULL when not wanted.
 ///
 /// Ownership: the strings are borrowed from `error`, valid until `tailrace_error_free(error)`.
@@ -196,28 +200,67 @@ pub unsafe extern "C" fn tailrace_error_attempt(
     message_out: *mut *const c_char,
 ) -> tailrace_result {
     boundary::result(|| {
-        let e = unsafe { arg_ref(error, "error") }?;
-        let row = e.attempts.get(index).ok_or_else(|| {
-            Fail::length(
-                "index",
-                format!(
-                    "{index} is not below the attempt count {}",
-                    e.attempts.len()
-                ),
-            )
-        })?;
+        let row = unsafe { attempt_row(error, index) }?;
         unsafe {
             if !code_out.is_null() {
-                write_out(code_out, row.code);
+                write_out(code_out, row.cause.code);
             }
             if !host_out.is_null() {
                 write_out(host_out, row.host.as_ptr());
             }
             if !message_out.is_null() {
-                write_out(message_out, row.message.as_ptr());
+                write_out(message_out, row.cause.message.as_ptr());
             }
         }
         Ok(())
+    })
+}
+
+/// Failed attempt number `index` (as for `tailrace_error_attempt`) in full: which attempt it was
+/// (0 is the first one sent) and its cause as an error of its own, on which every accessor above
+/// works (`tailrace_error_code`, `_message`, `_timeout`, `_sent`, `_status`). Either
+/// out-parameter may be NULL when not wanted.
+///
+/// Ownership: `*cause_out` is borrowed from `error`, valid until `tailrace_error_free(error)`;
+/// do not free it. Threads: any.
+///
+/// Returns `TAILRACE_OK`, `TAILRACE_E_NULL_ARGUMENT` (`error`), `TAILRACE_E_INVALID_LENGTH`
+/// (index not below `tailrace_error_attempt_count`).
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_error_attempt_cause(
+    error: *const tailrace_error,
+    index: usize,
+    attempt_out: *mut u32,
+    cause_out: *mut *const tailrace_error,
+) -> tailrace_result {
+    boundary::result(|| {
+        let row = unsafe { attempt_row(error, index) }?;
+        unsafe {
+            if !attempt_out.is_null() {
+                write_out(attempt_out, row.attempt);
+            }
+            if !cause_out.is_null() {
+                write_out(cause_out, &row.cause as *const tailrace_error);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Row `index` of `error`'s failed attempts.
+unsafe fn attempt_row<'a>(
+    error: *const tailrace_error,
+    index: usize,
+) -> Result<&'a AttemptRow, Fail> {
+    let e = unsafe { arg_ref(error, "error") }?;
+    e.attempts.get(index).ok_or_else(|| {
+        Fail::length(
+            "index",
+            format!(
+                "{index} is not below the attempt count {}",
+                e.attempts.len()
+            ),
+        )
     })
 }
 

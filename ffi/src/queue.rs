@@ -4,11 +4,11 @@
 use std::ffi::c_int;
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
-use tailrace_core::runtime;
+use tailrace_core::runtime::{self, ForkLocal};
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out, Fail};
 use crate::error::tailrace_error;
@@ -71,15 +71,29 @@ impl tailrace_event {
 ///
 /// One queue may serve any number of clients. Threads: any; several threads may send to it and
 /// wait on it at once (each event goes to one waiter).
+///
+/// After `fork()`, a queue made before the fork works in the child for calls sent in the child;
+/// events of calls sent before the fork never come there (those calls run in the parent only).
+/// The child has its own notify fd: see `tailrace_queue_notify_fd`.
 pub struct tailrace_queue {
     pub(crate) shared: Arc<Queue>,
 }
 
 /// What a queue handle and every call sent to it share: the queue lives until the last is gone.
 pub(crate) struct Queue {
+    /// Per fork generation. A forked child posts to and waits on a channel and an eventfd of its
+    /// own: an eventfd inherited across `fork()` is one kernel object, and a child reading it
+    /// would swallow the parent's signals (and the parent the child's).
+    channel: ForkLocal<Channel>,
+}
+
+/// The events of one fork generation, and its eventfd once asked for.
+struct Channel {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
     notify: OnceLock<Notify>,
+    /// Held while the eventfd is made, so a failure is not remembered: a later call tries again.
+    making_notify: Mutex<()>,
 }
 
 enum Msg {
@@ -120,13 +134,62 @@ struct Notify {
 }
 
 impl Queue {
+    fn new() -> Queue {
+        Queue {
+            channel: ForkLocal::new(Channel::new()),
+        }
+    }
+
+    /// This fork generation's channel (a fresh, empty one in a forked child).
+    fn channel(&self) -> &Channel {
+        self.channel.get_or_make(Channel::new)
+    }
+
     /// Post the outcome of call `id` (from the runtime).
     pub(crate) fn post(&self, id: u64, outcome: Outcome) {
-        // The queue owns a receiver, so sending cannot fail.
-        let _ = self
+        let channel = self.channel();
+        // The channel owns a receiver, so sending cannot fail.
+        let _ = channel
             .tx
             .send(Msg::Done(Posted(tailrace_event::new(id, outcome))));
-        self.signal();
+        channel.signal();
+    }
+}
+
+impl Channel {
+    fn new() -> Channel {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Channel {
+            tx,
+            rx,
+            notify: OnceLock::new(),
+            making_notify: Mutex::new(()),
+        }
+    }
+
+    /// The eventfd, made on the first call.
+    fn notify(&self) -> std::io::Result<&Notify> {
+        if let Some(n) = self.notify.get() {
+            return Ok(n);
+        }
+        let _making = self.making_notify.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = self.notify.get() {
+            return Ok(n);
+        }
+        // SAFETY: plain eventfd creation.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let notify = self.notify.get_or_init(|| Notify {
+            fd,
+            signalled: AtomicBool::new(false),
+        });
+        // Events posted before the fd existed did not signal it.
+        if !self.rx.is_empty() {
+            self.signal();
+        }
+        Ok(notify)
     }
 
     fn signal(&self) {
@@ -159,7 +222,7 @@ impl Queue {
         self.reset_signal();
         let first = match timeout {
             None => self.rx.recv().ok(),
-            // The queue holds a sender itself, so "disconnected" never happens: only timeouts.
+            // The channel holds a sender itself, so "disconnected" never happens: only timeouts.
             Some(t) if t.is_zero() => self.rx.try_recv().ok(),
             Some(t) => self.rx.recv_timeout(t).ok(),
         };
@@ -178,16 +241,19 @@ impl Queue {
         }
         n
     }
+
+    fn wake(&self) {
+        // The channel owns a receiver, so sending cannot fail.
+        let _ = self.tx.send(Msg::Wake);
+        self.signal();
+    }
 }
 
-impl Drop for Queue {
+impl Drop for Channel {
     fn drop(&mut self) {
-        match self.notify.get() {
+        if let Some(n) = self.notify.get() {
             // SAFETY: our own fd; nothing can signal it any more (this is the last reference).
-            Some(n) if n.fd >= 0 => unsafe {
-                libc::close(n.fd);
-            },
-            _ => {}
+            unsafe { libc::close(n.fd) };
         }
     }
 }
@@ -204,13 +270,8 @@ pub unsafe extern "C" fn tailrace_queue_new(
 ) -> tailrace_result {
     boundary::result(|| {
         out_ptr(queue_out, "queue_out")?;
-        let (tx, rx) = crossbeam_channel::unbounded();
         let handle = into_handle(tailrace_queue {
-            shared: Arc::new(Queue {
-                tx,
-                rx,
-                notify: OnceLock::new(),
-            }),
+            shared: Arc::new(Queue::new()),
         });
         unsafe { write_out(queue_out, handle) };
         Ok(())
@@ -221,8 +282,8 @@ pub unsafe extern "C" fn tailrace_queue_new(
 ///
 /// Waits until at least one event is ready, `timeout_ms` passes (`-1` = no limit, `0` = do not
 /// wait), or `tailrace_queue_wake` is called; then takes every ready event up to `capacity`
-/// without waiting more. `*count_out` is 0 after a timeout or a wake. The queue stays usable
-/// after a wake.
+/// without waiting more. A wake ends the wait at once: with the events taken before it, or with
+/// `*count_out` 0. `*count_out` is 0 after a timeout. The queue stays usable after a wake.
 ///
 /// Ownership: each event's `response` or `error` now belongs to the caller (free it with
 /// `tailrace_response_free` / `tailrace_error_free`). `events` must have room for `capacity`.
@@ -272,7 +333,7 @@ pub unsafe extern "C" fn tailrace_queue_wait(
         let slots = unsafe {
             std::slice::from_raw_parts_mut(events.cast::<MaybeUninit<tailrace_event>>(), capacity)
         };
-        let n = queue.shared.take(timeout, slots);
+        let n = queue.shared.channel().take(timeout, slots);
         unsafe { write_out(count_out, n) };
         Ok(())
     })
@@ -287,8 +348,7 @@ pub unsafe extern "C" fn tailrace_queue_wait(
 pub unsafe extern "C" fn tailrace_queue_wake(queue: *const tailrace_queue) -> tailrace_result {
     boundary::result(|| {
         let queue = unsafe { arg_ref(queue, "queue") }?;
-        let _ = queue.shared.tx.send(Msg::Wake);
-        queue.shared.signal();
+        queue.shared.channel().wake();
         Ok(())
     })
 }
@@ -298,8 +358,12 @@ pub unsafe extern "C" fn tailrace_queue_wake(queue: *const tailrace_queue) -> ta
 /// also resets it). It may be readable with no event waiting (a spurious wake-up is harmless);
 /// it is never unreadable while one waits. Made on the first call; later calls return the same fd.
 ///
-/// Ownership: the fd belongs to the queue: do not read, write or close it. It is closed when the
-/// queue has been freed and every call sent to it has ended. Threads: any.
+/// Ownership: the fd belongs to the queue: do not read, write or close it. Remove it from your
+/// poller before `tailrace_queue_free`: calls still pending keep signalling it, and it is closed
+/// only when the queue has been freed and every call sent to it has ended. Threads: any.
+///
+/// After `fork()`: the child gets a new fd for the same queue (an inherited eventfd is shared
+/// with the parent). Call this again in the child, and watch that fd, not the inherited one.
 ///
 /// Returns `TAILRACE_OK`, `TAILRACE_E_NULL_ARGUMENT`, `TAILRACE_E_INTERNAL` (eventfd failed;
 /// the message has errno's text).
@@ -311,32 +375,12 @@ pub unsafe extern "C" fn tailrace_queue_notify_fd(
     boundary::result(|| {
         let queue = unsafe { arg_ref(queue, "queue") }?;
         out_ptr(fd_out, "fd_out")?;
-        let shared = &queue.shared;
-        let mut failure = None;
-        let notify = shared.notify.get_or_init(|| {
-            // SAFETY: plain eventfd creation.
-            let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-            if fd < 0 {
-                failure = Some(std::io::Error::last_os_error());
-            }
-            Notify {
-                fd,
-                signalled: AtomicBool::new(false),
-            }
-        });
-        if notify.fd < 0 {
-            return Err(Fail::new(
+        let notify = queue.shared.channel().notify().map_err(|e| {
+            Fail::new(
                 tailrace_result::TAILRACE_E_INTERNAL,
-                format!(
-                    "eventfd failed: {}",
-                    failure.map_or_else(|| "earlier failure".to_string(), |e| e.to_string())
-                ),
-            ));
-        }
-        // Events posted before the fd existed did not signal it.
-        if !shared.rx.is_empty() {
-            shared.signal();
-        }
+                format!("eventfd failed: {e}"),
+            )
+        })?;
         unsafe { write_out(fd_out, notify.fd) };
         Ok(())
     })

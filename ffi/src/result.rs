@@ -214,7 +214,11 @@ pub extern "C" fn tailrace_result_name(code: c_int) -> *const c_char {
 /// this thread; copy it to keep it. Never NULL. Threads: any (each thread has its own message).
 #[no_mangle]
 pub extern "C" fn tailrace_last_error_message() -> *const c_char {
-    LAST_ERROR.with(|m| m.borrow().as_ptr())
+    // `try_with`: a thread's own destructors (a C++ `thread_local`'s, say) may run after its
+    // message slot is gone; they get an empty string, never a panic.
+    LAST_ERROR
+        .try_with(|m| m.borrow().as_ptr())
+        .unwrap_or_else(|_| static_str("\0"))
 }
 
 fn lookup(raw: c_int) -> Option<tailrace_result> {
@@ -235,12 +239,15 @@ thread_local! {
 /// Remember `message` as this thread's last error.
 pub(crate) fn set_last_error(message: &str) {
     let c = to_cstring(message);
-    LAST_ERROR.with(|m| *m.borrow_mut() = c);
+    // A thread whose slot is already destroyed (in its own TLS destructors) keeps no message.
+    let _ = LAST_ERROR.try_with(|m| *m.borrow_mut() = c);
 }
 
 /// This thread's last error message.
 pub(crate) fn last_error() -> String {
-    LAST_ERROR.with(|m| m.borrow().to_string_lossy().into_owned())
+    LAST_ERROR
+        .try_with(|m| m.borrow().to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A C string from any Rust string: interior NULs (which C cannot hold) become spaces.

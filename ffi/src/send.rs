@@ -13,6 +13,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use futures_util::future::AbortHandle;
+
 use tailrace_core::{Error, Request, Response};
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_out, Fail};
@@ -79,26 +81,30 @@ impl Sink {
 /// cross-thread wake-up per call). Cancel aborts that job: the driver drops the call, which
 /// releases what it held, and its [`Delivery`] guard reports the cancellation.
 fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result<(), Fail> {
-    let mut pending = shared.pending(id);
-    if pending.contains_key(&id) {
-        return Err(Fail::new(
-            tailrace_result::TAILRACE_E_DUPLICATE_ID,
-            format!("id {id} is already used by a pending call of this client"),
-        ));
-    }
-    // The submission proper: on this thread, so submission order is the order sends return.
-    let call = shared.client.submit(request)?;
-    let delivery = Delivery {
-        id,
-        shared: shared.clone(),
-        sink: Some(sink),
+    let (abort, registration) = AbortHandle::new_pair();
+    let job = {
+        let mut pending = shared.pending(id);
+        if pending.contains_key(&id) {
+            return Err(Fail::new(
+                tailrace_result::TAILRACE_E_DUPLICATE_ID,
+                format!("id {id} is already used by a pending call of this client"),
+            ));
+        }
+        // The submission proper: on this thread, so submission order is the order sends return.
+        let call = shared.client.submit(request)?;
+        // Known before the call can end: its delivery forgets the id under this same lock.
+        pending.insert(id, abort);
+        Box::pin(Delivered {
+            call: Running::Call { call },
+            delivery: Some(Delivery {
+                id,
+                shared: shared.clone(),
+                sink: Some(sink),
+            }),
+        })
     };
-    let abort = driver::run(Box::pin(Delivered {
-        call,
-        delivery: Some(delivery),
-    }));
-    // Still under the shard's lock: the call's own removal waits for this insert.
-    pending.insert(id, abort);
+    // Outside the lock: a job no driver takes is dropped here, and its delivery takes the lock.
+    driver::run(job, registration);
     Ok(())
 }
 
@@ -108,8 +114,33 @@ pin_project_lite::pin_project! {
     /// what it awaits), 1.5 KB more per call to allocate and copy.
     struct Delivered<F> {
         #[pin]
-        call: F,
+        call: Running<F>,
         delivery: Option<Delivery>,
+    }
+
+    impl<F> PinnedDrop for Delivered<F> {
+        // A cancelled (aborted) call is dropped here, before its delivery reports it.
+        fn drop(this: Pin<&mut Self>) {
+            this.project().call.end();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A call's future, until the job is dropped (the call ended, or its job was aborted).
+    #[project = RunningProj]
+    enum Running<F> {
+        Call { #[pin] call: F },
+        Ended,
+    }
+}
+
+impl<F> Running<F> {
+    /// Drop the call's future now. The call's stages release what they held as it drops; a
+    /// panic there (a bug) is caught, so it never takes down the driver and the other calls it
+    /// runs.
+    fn end(mut self: Pin<&mut Self>) {
+        let _ = catch_unwind(AssertUnwindSafe(|| self.set(Running::Ended)));
     }
 }
 
@@ -118,8 +149,11 @@ impl<F: Future<Output = Result<Response, Error>>> Future for Delivered<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
+        let RunningProj::Call { call } = this.call.project() else {
+            return Poll::Ready(());
+        };
         // A panic in the call (a bug) ends this call only, not the driver running it.
-        let outcome = match catch_unwind(AssertUnwindSafe(|| this.call.poll(cx))) {
+        let outcome = match catch_unwind(AssertUnwindSafe(|| call.poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(outcome)) => Outcome::Done(outcome),
             Err(_) => Outcome::Panicked,
@@ -242,7 +276,7 @@ pub unsafe extern "C" fn tailrace_send_cb(
 /// `TAILRACE_E_WOULD_DEADLOCK` at once instead of hanging.
 ///
 /// Returns `TAILRACE_OK` or why the call failed (any code from 1 to 15),
-/// `TAILRACE_E_NULL_ARGUMENT`.
+/// `TAILRACE_E_NULL_ARGUMENT`, `TAILRACE_E_PANIC` (a bug).
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_send_blocking(
     client: *const tailrace_client,
@@ -251,12 +285,15 @@ pub unsafe extern "C" fn tailrace_send_blocking(
     error_out: *mut *mut tailrace_error,
 ) -> tailrace_result {
     boundary::result(|| {
-        let request = unsafe { take_request(request) }?;
-        out_ptr(response_out, "response_out")?;
-        unsafe { write_out(response_out, std::ptr::null_mut()) };
+        // Before anything can fail, so a caller that frees `*error_out` on failure frees NULL.
+        if !response_out.is_null() {
+            unsafe { write_out(response_out, std::ptr::null_mut()) };
+        }
         if !error_out.is_null() {
             unsafe { write_out(error_out, std::ptr::null_mut()) };
         }
+        let request = unsafe { take_request(request) }?;
+        out_ptr(response_out, "response_out")?;
         let client = unsafe { arg_ref(client, "client") }?;
         match client.shared.client.send_blocking(request) {
             Ok(r) => {
@@ -302,4 +339,73 @@ pub unsafe extern "C" fn tailrace_cancel(
             )),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ptr::null_mut;
+
+    use tailrace_testbed::{Config as TestbedConfig, Testbed};
+
+    use super::*;
+    use crate::queue::tailrace_queue_new;
+    use crate::result::tailrace_result::*;
+    use crate::tests::{client_for, request, wait_one};
+    use crate::{tailrace_client_free, tailrace_queue_free, tailrace_response_free};
+
+    /// A call that never ends and panics when dropped (a bug in some stage's `Drop`).
+    struct PanicsOnDrop;
+
+    impl Future for PanicsOnDrop {
+        type Output = Result<Response, Error>;
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+            Poll::Pending
+        }
+    }
+
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("a stage's Drop panicked");
+        }
+    }
+
+    #[test]
+    fn a_call_that_panics_as_it_drops_is_delivered_and_its_driver_runs_on() {
+        let tb = Testbed::start(TestbedConfig::default()).unwrap();
+        let client = client_for(&tb, &[]);
+        unsafe {
+            let mut q = null_mut();
+            assert_eq!(tailrace_queue_new(&mut q), TAILRACE_OK);
+            let shared = &(*client).shared;
+            // More jobs than drivers: every driver drops one such call.
+            for id in 0..16 {
+                let (abort, registration) = AbortHandle::new_pair();
+                shared.pending(id).insert(id, abort.clone());
+                driver::run(
+                    Box::pin(Delivered {
+                        call: Running::Call { call: PanicsOnDrop },
+                        delivery: Some(Delivery {
+                            id,
+                            shared: shared.clone(),
+                            sink: Some(Sink::Queue((*q).shared.clone())),
+                        }),
+                    }),
+                    registration,
+                );
+                abort.abort();
+                let ev = wait_one(q);
+                assert_eq!((ev.id, ev.result), (id, TAILRACE_E_CANCELLED));
+                crate::tailrace_error_free(ev.error);
+            }
+            // Every driver still runs calls: none was taken down by the panic.
+            for id in 100..116 {
+                assert_eq!(tailrace_send(client, request("/x"), q, id), TAILRACE_OK);
+                let ev = wait_one(q);
+                assert_eq!((ev.id, ev.result), (id, TAILRACE_OK));
+                tailrace_response_free(ev.response);
+            }
+            tailrace_queue_free(q);
+            tailrace_client_free(client);
+        }
+    }
 }

@@ -11,15 +11,15 @@ use tailrace_testbed::{Config as TestbedConfig, Testbed};
 use crate::result::tailrace_result::{self, *};
 use crate::*;
 
-fn cs(s: &str) -> CString {
+pub(crate) fn cs(s: &str) -> CString {
     CString::new(s).unwrap()
 }
 
-fn text(p: *const c_char) -> String {
+pub(crate) fn text(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
-fn client_for(tb: &Testbed, options: &[(&str, &str)]) -> *mut tailrace_client {
+pub(crate) fn client_for(tb: &Testbed, options: &[(&str, &str)]) -> *mut tailrace_client {
     unsafe {
         let mut cfg = null_mut();
         assert_eq!(tailrace_config_new(&mut cfg), TAILRACE_OK);
@@ -43,14 +43,14 @@ fn client_for(tb: &Testbed, options: &[(&str, &str)]) -> *mut tailrace_client {
     }
 }
 
-fn request(path: &str) -> *mut tailrace_request {
+pub(crate) fn request(path: &str) -> *mut tailrace_request {
     let mut req = null_mut();
     let rc = unsafe { tailrace_request_new(cs("GET").as_ptr(), cs(path).as_ptr(), &mut req) };
     assert_eq!(rc, TAILRACE_OK);
     req
 }
 
-fn wait_one(q: *const tailrace_queue) -> tailrace_event {
+pub(crate) fn wait_one(q: *const tailrace_queue) -> tailrace_event {
     let mut ev = std::mem::MaybeUninit::<tailrace_event>::uninit();
     let mut n = 0;
     let rc = unsafe { tailrace_queue_wait(q, 10_000, ev.as_mut_ptr(), 1, &mut n) };

@@ -143,6 +143,9 @@ static double next_cancel_at(call *calls, size_t n) {
   return next;
 }
 
+/* Events for no call of the scenario, or a second one for a call: each call ends exactly once. */
+static size_t stray_events;
+
 static void take_events(tailrace_queue *q, call *calls, size_t n, int timeout_ms, size_t *ended) {
   tailrace_event evs[64];
   size_t got = 0;
@@ -152,6 +155,8 @@ static void take_events(tailrace_queue *q, call *calls, size_t n, int timeout_ms
       calls[evs[i].id].result = evs[i].result;
       calls[evs[i].id].ended = 1;
       (*ended)++;
+    } else {
+      stray_events++;
     }
     tailrace_response_free(evs[i].response);
     tailrace_error_free(evs[i].error);
@@ -301,6 +306,7 @@ static int run_scenario(const char *path) {
   tailrace_queue *q = NULL;
   tailrace_queue_new(&q);
   size_t ended = 0;
+  stray_events = 0;
   for (size_t i = 0; client && i < n; i++) {
     const json *c = script->items[i];
     calls[i].id = json_string(json_get(c, "id"), "?");
@@ -335,6 +341,8 @@ static int run_scenario(const char *path) {
   }
   for (size_t i = 0; i < n; i++)
     if (!calls[i].ended) fail(&f, "call %s did not end within 30 s (hung)", calls[i].id);
+  take_events(q, calls, n, 0, &ended); /* a late second event for some call */
+  if (stray_events) fail(&f, "%zu events for no call or for a call that had already ended", stray_events);
 
   json *stats = testbed_wait_idle(&tb);
   if (!stats) fail(&f, "the testbed did not become idle");
@@ -392,7 +400,8 @@ int main(int argc, char **argv) {
   qsort(paths, n, sizeof *paths, by_name);
   int passed = 0, failed = 0;
   if (n == 0) {
-    printf("no scenario files given or found (nothing to run)\n");
+    printf("FAIL: no scenario files given or found\n");
+    return 1;
   } else if (testbed_start(&tb, NULL) != 0) {
     fprintf(stderr, "cannot start the testbed (set TAILRACE_TESTBED)\n");
     return 2;
