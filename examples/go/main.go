@@ -87,6 +87,10 @@ func run(name string, cfg tailrace.Config, calls, rounds int) {
 		}
 		wg.Wait()
 	}
+	if len(latencies) == 0 {
+		// Nothing succeeded: there are no latencies to take percentiles of.
+		log.Fatalf("%s: no call succeeded, %d failed (the first error is logged above)", name, failed)
+	}
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	pct := func(p float64) time.Duration { return latencies[int(p*float64(len(latencies)-1))] }
 	stats, _ := c.Stats()

@@ -151,12 +151,28 @@ func TestHedgeMaxExtraLoadCapsHedges(t *testing.T) {
 
 func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
 	tb := startTestbed(t)
-	// Default 5xx: a 503 from the first attempt is a failure, so the hedge's 200 wins.
-	c := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: 10 * time.Second})
-	if _, err := c.Do(bg, Request{URL: "/s?status=503"}); err != nil {
-		// A lone 503 attempt is returned as the answer; with every attempt failing it is an
-		// error. Either way it must not be mistaken for success below.
-		t.Logf("503: %v", err)
+	// Default 5xx: a 503 from the first attempt is a failure, so the next attempt starts at once
+	// (not after the 10 s delay) and its 200 wins. Round robin sends one of two calls' first
+	// attempt to the host that answers every request 503.
+	bad := startTestbed(t, "--error-rate", "1")
+	c := newClient(t, Config{Hosts: []string{bad.URL, tb.URL}, ConcurrentCalls: 2, HedgeDelay: 10 * time.Second})
+	rescued := 0
+	for i := 0; i < 2; i++ {
+		resp := mustDo(t, c, Request{URL: "/s"})
+		if resp.Status != 200 || resp.Host != tb.URL {
+			t.Fatalf("status %d from %s; want 200 from %s", resp.Status, resp.Host, tb.URL)
+		}
+		if resp.Attempts == 2 {
+			rescued++
+			if resp.Winner != 1 || resp.Elapsed >= 5*time.Second {
+				t.Fatalf("winner %d after %v; want the second attempt, started at once after the 503",
+					resp.Winner, resp.Elapsed)
+			}
+		}
+	}
+	if n := bad.idle(t).Requests; rescued == 0 || n != rescued {
+		t.Fatalf("%d calls rescued from a 503, the 503 host saw %d requests; want every one rescued",
+			rescued, n)
 	}
 	c2 := newClient(t, Config{Hosts: []string{tb.URL}, RetryOnStatus: "502"})
 	resp := mustDo(t, c2, Request{URL: "/s?status=503"})
@@ -179,6 +195,31 @@ func TestRetryOnStatusDecidesWhatFails(t *testing.T) {
 	if !errors.Is(err, ErrAllAttemptsFailed) || all.Attempts[1].Host != tb.URL {
 		t.Fatalf("%v", err)
 	}
+	// Each cause is read in full from the library: which attempt, the status, what was sent.
+	seen := map[int]bool{}
+	for _, a := range all.Attempts {
+		seen[a.Attempt] = true
+		if a.Err.Status != 503 || a.Err.Sent != SentYes || a.Err.Timeout != TimeoutNone {
+			t.Errorf("attempt %d cause: status %d sent %v timeout %v; want 503, yes, none",
+				a.Attempt, a.Err.Status, a.Err.Sent, a.Err.Timeout)
+		}
+	}
+	if !seen[0] || !seen[1] {
+		t.Errorf("attempt numbers %v; want 0 and 1", seen)
+	}
+	// A timed-out attempt says which deadline passed.
+	c5 := newClient(t, Config{Hosts: []string{tb.URL}, ConcurrentCalls: 2, HedgeDelay: time.Millisecond,
+		AttemptTimeout: 50 * time.Millisecond})
+	_, err = c5.Do(bg, Request{URL: "/slow?delay_ms=2000"})
+	if !errors.As(err, &all) || len(all.Attempts) != 2 {
+		t.Fatalf("every attempt timed out: %v; want *AllAttemptsFailedError with 2 causes", err)
+	}
+	for _, a := range all.Attempts {
+		if !errors.Is(a.Err, ErrTimeout) || a.Err.Timeout != TimeoutAttempt || a.Err.Sent != SentMaybe {
+			t.Errorf("attempt %d cause: %v timeout %v sent %v; want an attempt timeout, sent maybe",
+				a.Attempt, a.Err, a.Err.Timeout, a.Err.Sent)
+		}
+	}
 }
 
 func TestAttemptHeaderCanBeTurnedOff(t *testing.T) {
@@ -191,15 +232,22 @@ func TestAttemptHeaderCanBeTurnedOff(t *testing.T) {
 	mustDo(t, newClient(t, off), Request{URL: "/off"})
 	// A client that never hedges has no attempt numbers to send.
 	mustDo(t, newClient(t, Config{Hosts: []string{tb.URL}}), Request{URL: "/plain"})
+	seen := map[string]int{}
 	for _, e := range tb.idle(t).Events {
 		if e.Event != "start" {
 			continue
 		}
+		seen[e.Path]++
 		if e.Path == "/on" && (e.Attempt == nil || *e.Attempt != 0) {
 			t.Errorf("/on: attempt header %v; want 0", e.Attempt)
 		}
 		if (e.Path == "/off" || e.Path == "/plain") && e.Attempt != nil {
 			t.Errorf("%s: attempt header %d sent", e.Path, *e.Attempt)
+		}
+	}
+	for _, path := range []string{"/on", "/off", "/plain"} {
+		if seen[path] != 1 {
+			t.Errorf("the testbed logged %d starts of %s; want 1", seen[path], path)
 		}
 	}
 }

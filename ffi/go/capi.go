@@ -176,13 +176,17 @@ static trgo_error_info trgo_error_read(const tailrace_error *e) {
 	return info;
 }
 
-typedef struct { int code; const char *host; const char *message; } trgo_attempt;
+typedef struct { uint32_t attempt; const char *host; trgo_error_info cause; } trgo_attempt;
 
+// Failed attempt i: which attempt, its host, and its cause read like any error.
 static trgo_attempt trgo_error_attempt(const tailrace_error *e, size_t i) {
-	tailrace_result code = TAILRACE_E_INTERNAL;
-	trgo_attempt a = { 0, "", "" };
-	tailrace_error_attempt(e, i, &code, &a.host, &a.message);
-	a.code = code;
+	trgo_attempt a;
+	const tailrace_error *cause = NULL;
+	a.attempt = 0;
+	a.host = "";
+	tailrace_error_attempt(e, i, NULL, &a.host, NULL);
+	tailrace_error_attempt_cause(e, i, &a.attempt, &cause);
+	a.cause = trgo_error_read(cause);
 	return a;
 }
 
@@ -434,13 +438,7 @@ func readError(e *C.tailrace_error, code Code) error {
 		return &Error{Code: code, Message: "no error details from the library", Sent: SentMaybe}
 	}
 	info := C.trgo_error_read(e)
-	err := &Error{
-		Code:    Code(info.code),
-		Message: C.GoString(info.message),
-		Timeout: TimeoutKind(info.timeout),
-		Sent:    Sent(info.sent),
-		Status:  int(info.status),
-	}
+	err := errorFromInfo(info)
 	if err.Code != CodeAllAttemptsFailed {
 		return err
 	}
@@ -448,11 +446,23 @@ func readError(e *C.tailrace_error, code Code) error {
 	for i := range all.Attempts {
 		a := C.trgo_error_attempt(e, C.size_t(i))
 		all.Attempts[i] = AttemptError{
-			Host: C.GoString(a.host),
-			Err:  &Error{Code: Code(a.code), Message: C.GoString(a.message), Sent: sentFor(Code(a.code))},
+			Attempt: int(a.attempt),
+			Host:    C.GoString(a.host),
+			Err:     errorFromInfo(a.cause),
 		}
 	}
 	return all
+}
+
+// errorFromInfo copies what trgo_error_read read into an *Error.
+func errorFromInfo(info C.trgo_error_info) *Error {
+	return &Error{
+		Code:    Code(info.code),
+		Message: C.GoString(info.message),
+		Timeout: TimeoutKind(info.timeout),
+		Sent:    Sent(info.sent),
+		Status:  int(info.status),
+	}
 }
 
 // capiStats is the client's stats as JSON (or Prometheus text).

@@ -127,14 +127,25 @@ func (c *Client) Start(ctx context.Context, req Request) (*Call, error) {
 // Wait waits for the call's outcome (see Do). Calling it again returns the same outcome.
 func (call *Call) Wait() (*Response, error) {
 	call.once.Do(func() {
+		// An outcome already here wins over a context that has ended too (select would pick
+		// between them at random, and could discard a call that completed).
+		select {
+		case call.out = <-call.ch:
+			return
+		default:
+		}
 		select {
 		case call.out = <-call.ch:
 		case <-call.ctx.Done():
 			// Wait for the outcome even so: once it is here the runtime has dropped the call,
 			// so its limiter slot and order-key turn are free when Wait returns.
 			call.Cancel()
-			<-call.ch
-			call.out = outcome{err: contextError(call.ctx, SentMaybe)}
+			call.out = <-call.ch
+			// Only a call our cancel really ended reports the context's error; one that ended
+			// on its own first (a response, another error) keeps its real outcome.
+			if e, ok := call.out.err.(*Error); ok && e.Code == CodeCancelled {
+				call.out = outcome{err: contextError(call.ctx, e.Sent)}
+			}
 		}
 	})
 	return call.out.resp, call.out.err

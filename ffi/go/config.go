@@ -13,9 +13,10 @@ import (
 //
 // The zero value of every field means the option's default, so only the fields you set reach
 // the library. Where the library gives 0 a meaning of its own that differs from the default
-// (no deadline, reject at once, never), ask for it with a negative value: Timeout: -1 means
-// timeout_ms 0, "no deadline"; MaxQueue: -1 means max_queue 0, "reject at once when every slot
-// is busy". Any option can also be set by name with Set, which is applied after the fields.
+// (no deadline, reject at once, never, a zero hedge budget), ask for it with a negative value:
+// Timeout: -1 means timeout_ms 0, "no deadline"; MaxQueue: -1 means max_queue 0, "reject at once
+// when every slot is busy"; HedgeMaxExtraLoad: -1 means hedge_max_extra_load 0. Any option can
+// also be set by name with Set, which is applied after the fields.
 type Config struct {
 	// Hosts are base URLs ("http://10.0.0.1:8080") a request with a relative path is sent to.
 	Hosts []string
@@ -25,10 +26,13 @@ type Config struct {
 	// ConcurrentCalls is the most attempts per call, 1 to 10 (default 1: no hedging).
 	ConcurrentCalls int
 	// HedgeDelay is the delay before the next attempt (default 0: all attempts start at once).
+	// It is sent in whole microseconds, rounded up: a positive delay never becomes 0.
 	HedgeDelay time.Duration
 	// HedgePercentile adapts the hedge delay to this percentile of recent latency, e.g. 95.
 	HedgePercentile float64
-	// HedgeMaxExtraLoad caps extra attempts as a fraction of calls, e.g. 0.05 (default: no cap).
+	// HedgeMaxExtraLoad caps extra attempts as a fraction of calls, e.g. 0.05 (default: no cap;
+	// -1: hedge_max_extra_load 0, no extra load beyond the budget's small floor of hedges per
+	// second).
 	HedgeMaxExtraLoad float64
 	// RetryOnStatus is the statuses that count as a failed attempt, e.g. "502,503,504"
 	// (default "5xx").
@@ -87,7 +91,8 @@ func (c *Config) Set(name, value string) error {
 	if err := capiCheckOption(name, value); err != nil {
 		return err
 	}
-	c.extra = append(c.extra, option{name, value})
+	// A full slice expression: copies of one Config must not share where their next option goes.
+	c.extra = append(c.extra[:len(c.extra):len(c.extra)], option{name, value})
 	return nil
 }
 
@@ -112,7 +117,7 @@ func (c *Config) options() []option {
 		add("hedge_percentile", formatFloat(c.HedgePercentile))
 	}
 	if c.HedgeMaxExtraLoad != 0 {
-		add("hedge_max_extra_load", formatFloat(c.HedgeMaxExtraLoad))
+		add("hedge_max_extra_load", floatOrOff(c.HedgeMaxExtraLoad))
 	}
 	if c.RetryOnStatus != "" {
 		add("retry_on_status", c.RetryOnStatus)
@@ -182,12 +187,26 @@ func wholeMs(d time.Duration) string {
 	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
 }
 
-// fractionalMs is d in milliseconds with microsecond precision (hedge_delay_ms takes fractions).
+// fractionalMs is d in milliseconds with microsecond precision (hedge_delay_ms takes fractions),
+// rounded up to whole microseconds so that a positive delay never becomes "0" (all attempts at
+// once); a negative one asks for the option's own 0.
 func fractionalMs(d time.Duration) string {
 	if d < 0 {
 		return "0"
 	}
-	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', -1, 64)
+	us := int64(d / time.Microsecond)
+	if d%time.Microsecond != 0 {
+		us++
+	}
+	return strconv.FormatFloat(float64(us)/1000, 'f', -1, 64)
+}
+
+// floatOrOff: a negative value asks for the option's own 0.
+func floatOrOff(f float64) string {
+	if f < 0 {
+		return "0"
+	}
+	return formatFloat(f)
 }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

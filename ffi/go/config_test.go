@@ -18,8 +18,13 @@ var fieldOptions = []struct {
 	{"Balance", Config{Balance: "p2c"}, option{"balance", "p2c"}},
 	{"ConcurrentCalls", Config{ConcurrentCalls: 3}, option{"concurrent_calls", "3"}},
 	{"HedgeDelay", Config{HedgeDelay: 2500 * time.Microsecond}, option{"hedge_delay_ms", "2.5"}},
+	// A positive delay under 1 µs must not become 0 (all attempts at once): it rounds up.
+	{"HedgeDelay", Config{HedgeDelay: 1}, option{"hedge_delay_ms", "0.001"}},
+	{"HedgeDelay", Config{HedgeDelay: 999 * time.Nanosecond}, option{"hedge_delay_ms", "0.001"}},
+	{"HedgeDelay", Config{HedgeDelay: 2500*time.Microsecond + 1}, option{"hedge_delay_ms", "2.501"}},
 	{"HedgePercentile", Config{HedgePercentile: 99.5}, option{"hedge_percentile", "99.5"}},
 	{"HedgeMaxExtraLoad", Config{HedgeMaxExtraLoad: 0.05}, option{"hedge_max_extra_load", "0.05"}},
+	{"HedgeMaxExtraLoad", Config{HedgeMaxExtraLoad: -1}, option{"hedge_max_extra_load", "0"}},
 	{"RetryOnStatus", Config{RetryOnStatus: "502,503"}, option{"retry_on_status", "502,503"}},
 	{"AttemptHeader", Config{AttemptHeader: Bool(false)}, option{"attempt_header", "false"}},
 	{"EjectAfter", Config{EjectAfter: -1}, option{"eject_after", "0"}},
@@ -116,6 +121,41 @@ func TestSetTakesAnyOptionByName(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+func TestCopiesOfAConfigDoNotShareSetOptions(t *testing.T) {
+	var base Config
+	for _, o := range []option{{"max_count", "1"}, {"timeout_ms", "100"}, {"balance", "p2c"}} {
+		if err := base.Set(o.name, o.value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cap(base.extra) == len(base.extra) {
+		t.Fatalf("base has no spare capacity (len %d): the test would prove nothing", len(base.extra))
+	}
+	a, b := base, base
+	if err := a.Set("concurrent_calls", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Set("concurrent_calls", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.options(); len(got) != 4 || got[3] != (option{"concurrent_calls", "2"}) {
+		t.Errorf("copy a: %v; want its own concurrent_calls 2 last", got)
+	}
+	if got := b.options(); len(got) != 4 || got[3] != (option{"concurrent_calls", "3"}) {
+		t.Errorf("copy b: %v; want its own concurrent_calls 3 last", got)
+	}
+	if got := base.options(); len(got) != 3 {
+		t.Errorf("base: %v; want its 3 options only", got)
+	}
+}
+
+func TestHedgeDelayUnderAMicrosecondStillHedgesLater(t *testing.T) {
+	c := newClient(t, Config{ConcurrentCalls: 2, HedgeDelay: 1})
+	if d := mustStats(t, c).HedgeDelayUS; d != 1 {
+		t.Fatalf("hedge delay %d µs for a 1 ns HedgeDelay; want 1 (not 0, all at once)", d)
+	}
 }
 
 func TestBadOptionsAreRejectedNamingTheOption(t *testing.T) {

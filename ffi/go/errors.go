@@ -201,13 +201,14 @@ func (e *Error) Unwrap() error { return e.ctxErr }
 // AttemptError is one failed attempt of a call: where it went and why it failed. Err is an
 // *Error, so errors.Is(a.Err, ErrTimeout) and the like work on it.
 type AttemptError struct {
-	Host string // base URL the attempt went to
-	Err  *Error
+	Attempt int    // which attempt: 0 is the first one sent
+	Host    string // base URL the attempt went to
+	Err     *Error // its cause, with Code, Message, Timeout, Sent and Status
 }
 
 // AllAttemptsFailedError is returned when every attempt of a call failed. It wraps the call's
 // *Error (code CodeAllAttemptsFailed: errors.Is(err, ErrAllAttemptsFailed) holds, and errors.As
-// finds the *Error) and lists each attempt's host and cause, in attempt order.
+// finds the *Error) and lists each attempt's number, host and cause, in the order they failed.
 type AllAttemptsFailedError struct {
 	Call     *Error
 	Attempts []AttemptError
@@ -222,16 +223,4 @@ func (e *AllAttemptsFailedError) Unwrap() error { return e.Call }
 // newError is the package's own *Error for bad input caught before anything crosses into C.
 func newError(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Sent: SentNo}
-}
-
-// sentFor is what an attempt's cause says about whether its request reached the backend.
-func sentFor(c Code) Sent {
-	switch c {
-	case CodeConnect, CodeTLS, CodeInvalidRequest, CodeLimitQueueFull, CodeLimitTimeout:
-		return SentNo
-	case CodeHTTPStatus, CodeResponseTooLarge:
-		return SentYes
-	default:
-		return SentMaybe
-	}
 }

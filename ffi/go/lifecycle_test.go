@@ -49,6 +49,36 @@ func TestContextCancelCancelsTheCallInsideTheRuntime(t *testing.T) {
 	}
 }
 
+func TestAnOutcomeThatArrivedWinsOverAContextEndedLater(t *testing.T) {
+	tb := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{tb.URL}})
+	// Each call completes (its outcome is in its channel) before its context is cancelled; Wait
+	// must return the response, not a context error. Picking between the two at random would
+	// lose about half of these, so 100 rounds cannot miss it.
+	for i := 0; i < 100; i++ {
+		ctx, cancel := context.WithCancel(bg)
+		call, err := c.Start(ctx, Request{Method: "POST", URL: "/done", Body: []byte("x")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(call.ch) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the call never completed")
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+		cancel()
+		resp, err := call.Wait()
+		if err != nil || resp.Status != 200 {
+			t.Fatalf("round %d: %v; want the POST's 200, which arrived before the cancel", i, err)
+		}
+	}
+	if n := tb.idle(t).Requests; n != 100 {
+		t.Fatalf("the testbed saw %d requests; want 100", n)
+	}
+}
+
 func TestContextDeadlineEndsTheCall(t *testing.T) {
 	tb := startTestbed(t)
 	c := newClient(t, Config{Hosts: []string{tb.URL}})
