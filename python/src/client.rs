@@ -11,29 +11,37 @@ use pyo3::types::{PyAny, PyDict, PyList, PyTuple};
 use tailrace::Call;
 
 use crate::asyncio::{future_of_call, future_of_many, to_list};
-use crate::convert::{self, CallFields};
+use crate::convert::{self, CallArgs};
 use crate::errors::{guard, to_pyerr, type_error};
 use crate::request::Request;
 use crate::response::Response;
 use crate::wait::wait;
 
 /// A core client from keyword options; a bad name or value raises `InvalidOption` naming it.
+/// Building it (system TLS roots, reading `ca_file`, maybe starting the runtime) runs with the
+/// GIL released.
 fn build(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyResult<tailrace::Client> {
     let config = convert::config(py, options)?;
-    tailrace::Client::new(config).map_err(|e| to_pyerr(py, &e))
+    py.detach(move || tailrace::Client::new(config))
+        .map_err(|e| to_pyerr(py, &e))
 }
 
-/// Submit every request of a list, in list order, on this thread.
+/// Submit every request of an iterable, in its order, on this thread.
 fn submit_all(client: &tailrace::Client, requests: &Bound<'_, PyAny>) -> PyResult<Vec<Call>> {
-    if !(requests.is_instance_of::<PyList>() || requests.is_instance_of::<PyTuple>()) {
-        return Err(type_error(format!(
-            "send_many takes a list of tailrace.Request, not {}",
-            requests.get_type().name()?
-        )));
-    }
-    // Check every item before submitting any, so a bad item submits nothing.
-    let mut reqs = Vec::with_capacity(requests.len()?);
-    for (i, item) in requests.try_iter()?.enumerate() {
+    let items = requests.try_iter().map_err(|_| {
+        type_error(format!(
+            "send_many takes an iterable of tailrace.Request (a list, say), not {}",
+            requests
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        ))
+    })?;
+    // Read the whole iterable and check every item before submitting any, so a bad item
+    // submits nothing.
+    let mut reqs = Vec::with_capacity(requests.len().unwrap_or(0));
+    for (i, item) in items.enumerate() {
         let item = item?;
         let r = item.cast::<Request>().map_err(|_| {
             type_error(format!(
@@ -94,26 +102,32 @@ impl Client {
     fn request(
         &self,
         py: Python<'_>,
-        method: &str,
-        url: &str,
+        method: &Bound<'_, PyAny>,
+        url: &Bound<'_, PyAny>,
         headers: Option<&Bound<'_, PyAny>>,
         content: Option<&Bound<'_, PyAny>>,
-        order_key: Option<String>,
+        order_key: Option<&Bound<'_, PyAny>>,
         flush: bool,
-        limit_key: Option<String>,
+        limit_key: Option<&Bound<'_, PyAny>>,
         idempotent: Option<bool>,
         timeout_ms: Option<i64>,
     ) -> PyResult<Response> {
         guard(py, || {
-            let fields = CallFields {
-                order_key,
-                flush,
-                limit_key,
-                idempotent,
-                timeout_ms,
-            };
-            let req = convert::request(py, method, url, headers, content, &fields)?;
-            self.send_one(py, req)
+            let built = convert::request(
+                py,
+                &CallArgs {
+                    method,
+                    url,
+                    headers,
+                    content,
+                    order_key,
+                    flush,
+                    limit_key,
+                    idempotent,
+                    timeout_ms,
+                },
+            )?;
+            self.send_one(py, built.req)
         })
     }
 
@@ -122,8 +136,8 @@ impl Client {
         guard(py, || self.send_one(py, request.get().inner.clone()))
     }
 
-    /// Submit every request in list order, run them all at once, and return a list with a
-    /// `Response` or an exception instance for each, in list order.
+    /// Submit every request in iteration order, run them all at once, and return a list with a
+    /// `Response` or an exception instance for each, in that order.
     fn send_many<'py>(
         &self,
         py: Python<'py>,
@@ -169,7 +183,8 @@ impl Client {
     }
 }
 
-/// The asyncio client. Calls are submitted when the method is called (not when awaited).
+/// The asyncio client. `submit` and `send_many`'s native half submit when called; the coroutine
+/// methods (`get`, `request`, ...) submit when their coroutine first runs (see `_client.py`).
 #[pyclass(module = "tailrace", subclass, frozen)]
 pub(crate) struct AsyncClient {
     inner: tailrace::Client,
@@ -193,26 +208,32 @@ impl AsyncClient {
     fn _start<'py>(
         &self,
         py: Python<'py>,
-        method: &str,
-        url: &str,
+        method: &Bound<'py, PyAny>,
+        url: &Bound<'py, PyAny>,
         headers: Option<&Bound<'py, PyAny>>,
         content: Option<&Bound<'py, PyAny>>,
-        order_key: Option<String>,
+        order_key: Option<&Bound<'py, PyAny>>,
         flush: bool,
-        limit_key: Option<String>,
+        limit_key: Option<&Bound<'py, PyAny>>,
         idempotent: Option<bool>,
         timeout_ms: Option<i64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         guard(py, || {
-            let fields = CallFields {
-                order_key,
-                flush,
-                limit_key,
-                idempotent,
-                timeout_ms,
-            };
-            let req = convert::request(py, method, url, headers, content, &fields)?;
-            future_of_call(py, &self.inner, req)
+            let built = convert::request(
+                py,
+                &CallArgs {
+                    method,
+                    url,
+                    headers,
+                    content,
+                    order_key,
+                    flush,
+                    limit_key,
+                    idempotent,
+                    timeout_ms,
+                },
+            )?;
+            future_of_call(py, &self.inner, built.req)
         })
     }
 
@@ -228,7 +249,7 @@ impl AsyncClient {
         })
     }
 
-    /// Submit every request in list order now; returns a future of the list of results (a
+    /// Submit every request in iteration order now; returns a future of the list of results (a
     /// `Response` or an exception instance each, in list order).
     fn _send_many<'py>(
         &self,
@@ -258,7 +279,7 @@ impl AsyncClient {
 }
 
 /// Raises a Rust panic inside a guarded method: lets the tests see a panic become
-/// `TailraceError` rather than pyo3's `PanicException`. Not part of the API.
+/// `tailrace.Internal` rather than pyo3's `PanicException`. Not part of the API.
 #[pyfunction]
 pub(crate) fn _panic_for_tests(py: Python<'_>, message: &str) -> PyResult<()> {
     guard(py, || panic!("{message}"))

@@ -21,10 +21,43 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// `value` (a str) as Rust text; a lone surrogate (from `os.environ` or a file name, say),
+/// which no request can carry, is `class` (`InvalidRequest` or `InvalidOption`) naming `what`.
+fn str_text(value: &Bound<'_, PyString>, class: &str, what: &str) -> PyResult<String> {
+    match value.to_cow() {
+        Ok(s) => Ok(s.into_owned()),
+        Err(e) => Err(raise_class(
+            value.py(),
+            class,
+            &format!("{what} is not valid text: {}", e.value(value.py())),
+        )),
+    }
+}
+
+/// A str argument as Rust text: `TypeError` if it is not a str, `InvalidRequest` naming it if
+/// it holds a lone surrogate.
+pub(crate) fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
+    let s = value
+        .cast::<PyString>()
+        .map_err(|_| type_error(format!("{what} must be str, not {}", type_name(value))))?;
+    str_text(s, "InvalidRequest", what)
+}
+
+/// An int-like option value (an int, or anything with `__index__`, a numpy integer say) as text.
+fn index_string(value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let index = value.py().import("operator")?.getattr("index")?;
+    Ok(index.call1((value,))?.str()?.to_string())
+}
+
+fn is_int_like(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(value.is_instance_of::<PyInt>() || value.hasattr("__index__")?)
+}
+
 /// One option value in the string form `Config::set` takes.
 fn option_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
+    let what = format!("option `{name}`");
     if let Ok(s) = value.cast::<PyString>() {
-        return Ok(s.to_cow()?.to_string());
+        return str_text(s, "InvalidOption", &what);
     }
     if LIST_OPTIONS.contains(&name)
         && (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>())
@@ -37,14 +70,20 @@ fn option_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
         if let Ok(b) = value.cast::<PyBool>() {
             return Ok(if b.is_true() { "true" } else { "false" }.into());
         }
-        if value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>() {
-            return Ok(value.str()?.to_string());
+        // Numbers: exact ints and floats, and anything that says it is one (`__index__`,
+        // `__float__`: numpy scalars, Decimal, ...), without depending on where it comes from.
+        if is_int_like(value)? {
+            return index_string(value);
+        }
+        if value.is_instance_of::<PyFloat>() || value.hasattr("__float__")? {
+            let f: f64 = value.extract()?;
+            return Ok(PyFloat::new(value.py(), f).str()?.to_string());
         }
         // Paths (`ca_file`): anything os.fspath accepts.
         if value.hasattr("__fspath__")? {
             let p = value.call_method0("__fspath__")?;
             if let Ok(s) = p.cast::<PyString>() {
-                return Ok(s.to_cow()?.to_string());
+                return str_text(s, "InvalidOption", &what);
             }
         }
     }
@@ -66,16 +105,17 @@ fn list_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     let mut parts = Vec::new();
     for (i, item) in value.try_iter()?.enumerate() {
         let item = item?;
-        let ok = item.is_instance_of::<PyString>()
-            || (name != "hosts" && item.is_instance_of::<PyInt>());
-        if !ok {
+        let s = if let Ok(s) = item.cast::<PyString>() {
+            str_text(s, "InvalidOption", &format!("option `{name}`: item {i}"))?
+        } else if name != "hosts" && !item.is_instance_of::<PyBool>() && is_int_like(&item)? {
+            index_string(&item)?
+        } else {
             return Err(type_error(format!(
                 "option `{name}`: item {i} must be {}, not {}",
                 if name == "hosts" { "str" } else { "int or str" },
                 type_name(&item)
             )));
-        }
-        let s = item.str()?.to_string();
+        };
         if s.contains(',') {
             return Err(raise_class(
                 value.py(),
@@ -93,7 +133,10 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyR
     let mut config = Config::default();
     if let Some(options) = options {
         for (name, value) in options.iter() {
-            let name: String = name.extract()?;
+            let name = match name.cast::<PyString>() {
+                Ok(n) => str_text(n, "InvalidOption", "an option name")?,
+                Err(_) => return Err(type_error("option names must be str")),
+            };
             if value.is_none() {
                 continue;
             }
@@ -104,7 +147,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyR
     Ok(config)
 }
 
-/// The per-call fields, as the signature of every call method takes them.
+/// The per-call fields, as the signature of every call method takes them (checked text).
 #[derive(Debug, Default)]
 pub(crate) struct CallFields {
     pub(crate) order_key: Option<String>,
@@ -114,21 +157,50 @@ pub(crate) struct CallFields {
     pub(crate) timeout_ms: Option<i64>,
 }
 
+/// The arguments of every call method, as Python passed them (`Client.request`,
+/// `AsyncClient._start`, `Request(...)`). str arguments are taken as objects and checked here, so
+/// a lone surrogate is `InvalidRequest` naming the argument rather than pyo3's
+/// `UnicodeEncodeError`.
+pub(crate) struct CallArgs<'a, 'py> {
+    pub(crate) method: &'a Bound<'py, PyAny>,
+    pub(crate) url: &'a Bound<'py, PyAny>,
+    pub(crate) headers: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) content: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) order_key: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) flush: bool,
+    pub(crate) limit_key: Option<&'a Bound<'py, PyAny>>,
+    pub(crate) idempotent: Option<bool>,
+    pub(crate) timeout_ms: Option<i64>,
+}
+
+/// A core request built from call arguments, with the method and fields as checked.
+pub(crate) struct Built {
+    pub(crate) req: Request,
+    /// The method as given, upper-cased (the core keeps GET for one it cannot parse).
+    pub(crate) method: String,
+    pub(crate) fields: CallFields,
+}
+
 /// Build a core request from call arguments; type errors are `TypeError`, bad values
-/// (a CR/LF in a header, a negative timeout) are `InvalidRequest`, each naming the argument.
-pub(crate) fn request(
-    py: Python<'_>,
-    method: &str,
-    url: &str,
-    headers: Option<&Bound<'_, PyAny>>,
-    content: Option<&Bound<'_, PyAny>>,
-    fields: &CallFields,
-) -> PyResult<Request> {
-    let mut req = Request::new(method, url);
-    if let Some(h) = headers {
+/// (a CR/LF in a header, a negative timeout, a lone surrogate) are `InvalidRequest`, each naming
+/// the argument. The method is upper-cased, as requests and httpx do: `"get"` is GET (and so
+/// idempotent and hedged).
+pub(crate) fn request(py: Python<'_>, a: &CallArgs<'_, '_>) -> PyResult<Built> {
+    let method = text(a.method, "the method")?.to_ascii_uppercase();
+    let url = text(a.url, "the url")?;
+    let key = |v: Option<&Bound<'_, PyAny>>, what: &str| v.map(|v| text(v, what)).transpose();
+    let fields = CallFields {
+        order_key: key(a.order_key, "order_key")?,
+        flush: a.flush,
+        limit_key: key(a.limit_key, "limit_key")?,
+        idempotent: a.idempotent,
+        timeout_ms: a.timeout_ms,
+    };
+    let mut req = Request::new(&method, url);
+    if let Some(h) = a.headers {
         add_headers(py, &mut req, h)?;
     }
-    if let Some(c) = content {
+    if let Some(c) = a.content {
         req = req.body(body(c)?);
     }
     let mut set = |name: &str, value: &str| req.set(name, value).map_err(|e| to_pyerr(py, &e));
@@ -147,7 +219,11 @@ pub(crate) fn request(
     if let Some(t) = fields.timeout_ms {
         set("timeout_ms", &t.to_string())?;
     }
-    Ok(req)
+    Ok(Built {
+        req,
+        method,
+        fields,
+    })
 }
 
 fn add_headers(py: Python<'_>, req: &mut Request, headers: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -177,14 +253,23 @@ fn add_headers(py: Python<'_>, req: &mut Request, headers: &Bound<'_, PyAny>) ->
                 type_name(&name)
             ))
         })?;
-        let name = name.to_cow()?;
+        let name = str_text(
+            name,
+            "InvalidRequest",
+            &format!("a header name (headers item {i})"),
+        )?;
         let value = value.cast::<PyString>().map_err(|_| {
             type_error(format!(
                 "the value of header `{name}` must be str, not {}",
                 type_name(&value)
             ))
         })?;
-        req.try_header(&name, value.to_cow()?.as_bytes())
+        let value = str_text(
+            value,
+            "InvalidRequest",
+            &format!("the value of header `{name}`"),
+        )?;
+        req.try_header(&name, value.as_bytes())
             .map_err(|e| to_pyerr(py, &e))?;
     }
     Ok(())
@@ -199,7 +284,7 @@ fn body(content: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         return Ok(Bytes::from(b.to_vec()));
     }
     if let Ok(s) = content.cast::<PyString>() {
-        return Ok(Bytes::copy_from_slice(s.to_cow()?.as_bytes()));
+        return Ok(Bytes::from(str_text(s, "InvalidRequest", "content")?));
     }
     Err(type_error(format!(
         "content must be bytes, bytearray or str, not {}",

@@ -1,5 +1,5 @@
 //! Core errors into Python exceptions: the one place that maps an `ErrorKind` to a class of
-//! `tailrace.errors`, and a Rust panic to `TailraceError` (never pyo3's `PanicException`, which
+//! `tailrace.errors`, and a Rust panic to `Internal` (never pyo3's `PanicException`, which
 //! is a `BaseException` that `except Exception` would miss).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -36,9 +36,10 @@ fn class_name(kind: ErrorKind) -> &'static str {
         ErrorKind::HttpStatus => "HTTPStatusError",
         ErrorKind::Cancelled => "Cancelled",
         ErrorKind::ClientClosed => "ClientClosed",
-        // Neither can reach Python as its own class: this binding never blocks on a runtime
-        // thread, and an internal error is a bug whose message says so.
-        ErrorKind::WouldDeadlock | ErrorKind::Internal => "TailraceError",
+        ErrorKind::Internal => "Internal",
+        // Not a kind of DESIGN's table, and unreachable here: this binding never blocks on a
+        // runtime thread. Should it happen, it is a bug like any other (`kind` says which).
+        ErrorKind::WouldDeadlock => "Internal",
         // A kind added to the core later still lands in the tree, under its root.
         _ => "TailraceError",
     }
@@ -94,9 +95,9 @@ pub(crate) fn to_pyerr(py: Python<'_>, e: &Error) -> PyErr {
     }
 }
 
-/// A `TailraceError` with this message (for panics and other bugs).
+/// An `Internal` error with this message (for panics and other bugs).
 pub(crate) fn internal(py: Python<'_>, message: &str) -> PyErr {
-    raise_class(py, "TailraceError", message)
+    raise_class(py, "Internal", message)
 }
 
 /// An instance of a class of `tailrace.errors` with this message, as a `PyErr`.
@@ -110,7 +111,7 @@ pub(crate) fn raise_class(py: Python<'_>, class: &str, message: &str) -> PyErr {
     }
 }
 
-/// Run a method body; a panic inside it becomes `TailraceError` naming the panic's message.
+/// Run a method body; a panic inside it becomes `Internal` naming the panic's message.
 pub(crate) fn guard<T>(py: Python<'_>, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,

@@ -4,13 +4,16 @@
 use pyo3::prelude::*;
 use pyo3::types::PyAny;
 
-use crate::convert::{self, CallFields};
+use crate::convert::{self, CallArgs, CallFields};
 use crate::errors::guard;
 
 /// A request to send later.
 #[pyclass(module = "tailrace", frozen)]
 pub(crate) struct Request {
     pub(crate) inner: tailrace::Request,
+    /// The method as given (upper-cased): the core keeps GET for one it cannot parse, and
+    /// reports that when the request is sent.
+    method: String,
     fields: CallFields,
 }
 
@@ -22,33 +25,43 @@ impl Request {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        method: &str,
-        url: &str,
+        method: &Bound<'_, PyAny>,
+        url: &Bound<'_, PyAny>,
         headers: Option<&Bound<'_, PyAny>>,
         content: Option<&Bound<'_, PyAny>>,
-        order_key: Option<String>,
+        order_key: Option<&Bound<'_, PyAny>>,
         flush: bool,
-        limit_key: Option<String>,
+        limit_key: Option<&Bound<'_, PyAny>>,
         idempotent: Option<bool>,
         timeout_ms: Option<i64>,
     ) -> PyResult<Request> {
         guard(py, || {
-            let fields = CallFields {
-                order_key,
-                flush,
-                limit_key,
-                idempotent,
-                timeout_ms,
-            };
-            let inner = convert::request(py, method, url, headers, content, &fields)?;
-            Ok(Request { inner, fields })
+            let built = convert::request(
+                py,
+                &CallArgs {
+                    method,
+                    url,
+                    headers,
+                    content,
+                    order_key,
+                    flush,
+                    limit_key,
+                    idempotent,
+                    timeout_ms,
+                },
+            )?;
+            Ok(Request {
+                inner: built.req,
+                method: built.method,
+                fields: built.fields,
+            })
         })
     }
 
-    /// The HTTP method.
+    /// The HTTP method, as given (upper-cased).
     #[getter]
     fn method(&self) -> &str {
-        self.inner.method().as_str()
+        &self.method
     }
 
     /// The URL or path as given.

@@ -15,8 +15,10 @@ from .errors import (
     AttemptFailure,
     Cancelled,
     ClientClosed,
+    Connect,
     ConnectError,
     HTTPStatusError,
+    Internal,
     InvalidOption,
     InvalidRequest,
     LimitQueueFull,
@@ -25,6 +27,7 @@ from .errors import (
     ResponseTooLarge,
     TailraceError,
     Timeout,
+    Tls,
     TLSError,
 )
 

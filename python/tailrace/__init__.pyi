@@ -23,7 +23,7 @@ Errors: every exception is a :class:`TailraceError`; each has ``kind`` (the core
 import asyncio
 import sys
 from os import PathLike
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 if sys.version_info >= (3, 11):
     from typing import TypedDict, Unpack
@@ -35,8 +35,10 @@ from .errors import AllAttemptsFailed as AllAttemptsFailed
 from .errors import AttemptFailure as AttemptFailure
 from .errors import Cancelled as Cancelled
 from .errors import ClientClosed as ClientClosed
+from .errors import Connect as Connect
 from .errors import ConnectError as ConnectError
 from .errors import HTTPStatusError as HTTPStatusError
+from .errors import Internal as Internal
 from .errors import InvalidOption as InvalidOption
 from .errors import InvalidRequest as InvalidRequest
 from .errors import LimitQueueFull as LimitQueueFull
@@ -45,6 +47,7 @@ from .errors import ProtocolError as ProtocolError
 from .errors import ResponseTooLarge as ResponseTooLarge
 from .errors import TailraceError as TailraceError
 from .errors import Timeout as Timeout
+from .errors import Tls as Tls
 from .errors import TLSError as TLSError
 
 __version__: str
@@ -121,8 +124,10 @@ class Request:
         idempotent: may this call be hedged? None: by method (GET, HEAD, OPTIONS, PUT, DELETE are).
         timeout_ms: deadline for this call, overriding the client's ``timeout_ms``.
 
-    Argument types are checked here (``TypeError``), header values too (:class:`InvalidRequest`);
-    the URL and method are checked when the request is sent.
+    The method is upper-cased (``"get"`` is ``GET``). Argument types are checked here
+    (``TypeError``), header values too (:class:`InvalidRequest`), and so is text that cannot be
+    sent at all (a lone surrogate, as ``os.environ`` or a file name may hold: :class:`InvalidRequest`
+    naming the field); the URL and method are otherwise checked when the request is sent.
     """
 
     def __init__(
@@ -139,7 +144,8 @@ class Request:
         timeout_ms: Optional[int] = None,
     ) -> None: ...
     @property
-    def method(self) -> str: ...
+    def method(self) -> str:
+        """The method as given, upper-cased (also one that sending will refuse)."""
     @property
     def url(self) -> str: ...
     @property
@@ -239,10 +245,11 @@ class Client:
               idempotent: Optional[bool] = None, timeout_ms: Optional[int] = None) -> Response: ...
     def send(self, request: Request) -> Response:
         """Send a prepared :class:`Request` and wait for its answer."""
-    def send_many(self, requests: Sequence[Request]) -> List[Result]:
+    def send_many(self, requests: Iterable[Request]) -> List[Result]:
         """Submit every request in list order (so order keys follow the list), run them all at once
         on the runtime with the GIL released, and return a response or an exception instance for
-        each, in list order. Nothing is raised for a failed call; a wrong item type raises
+        each, in list order. Takes any iterable (a list, a generator, ...), read to its end before
+        anything is submitted. Nothing is raised for a failed call; a wrong item type raises
         ``TypeError`` before anything is sent."""
     def stats(self) -> Dict[str, Any]:
         """A snapshot of this client's numbers; the same keys as the stats JSON of every language
@@ -261,7 +268,8 @@ class AsyncClient:
     The coroutine methods submit their call when they first run (``asyncio.gather`` and
     ``create_task`` start them in the order given); :meth:`submit` submits on the line that calls
     it. Cancelling the awaiting task cancels the call inside the runtime: its limiter slot and its
-    turn in its order key are released at once. Any event loop that supports ``add_reader``
+    turn in its order key are released at once. So does closing the event loop (or dropping it)
+    while calls submitted from it are still pending, e.g. a :meth:`submit` future nobody awaited. Any event loop that supports ``add_reader``
     (the default loop on Unix, uvloop) works; one client may serve several loops.
     """
 
@@ -304,7 +312,7 @@ class AsyncClient:
         """Submit now, on this line, and return a future of the response; cancelling the future
         cancels the call. Must be called with an event loop running."""
     async def send(self, request: Request) -> Response: ...
-    async def send_many(self, requests: Sequence[Request]) -> List[Result]:
+    async def send_many(self, requests: Iterable[Request]) -> List[Result]:
         """As :meth:`Client.send_many`, awaited: results in list order, exceptions as values."""
     def stats(self) -> Dict[str, Any]: ...
     def close(self) -> None: ...

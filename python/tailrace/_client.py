@@ -6,7 +6,7 @@ only spells the methods out so they have real signatures. Docstrings and types: 
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Union
+from typing import Any, Iterable, List, Optional, Union
 
 from . import _native
 from ._native import Request, Response
@@ -112,7 +112,7 @@ class AsyncClient(_native.AsyncClient):
     async def send(self, request: Request) -> Response:
         return await self.submit(request)
 
-    async def send_many(self, requests: Sequence[Request]) -> List[Union[Response, BaseException]]:
+    async def send_many(self, requests: Iterable[Request]) -> List[Union[Response, BaseException]]:
         return await self._send_many(requests)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:

@@ -3,7 +3,8 @@
 Builtins are mixed in where Python code already reaches for them: :class:`Timeout` is also a
 ``TimeoutError``, :class:`ConnectError` a ``ConnectionError``, and :class:`InvalidOption` and
 :class:`InvalidRequest` are ``ValueError``. ``python/src/errors.rs`` is the only place that maps a
-core ``ErrorKind`` to one of these classes.
+core ``ErrorKind`` to one of these classes. Every kind of DESIGN.md's table has a class of its name
+(``Connect`` and ``Tls`` are aliases of :class:`ConnectError` and :class:`TLSError`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ __all__ = [
     "HTTPStatusError",
     "Cancelled",
     "ClientClosed",
+    "Internal",
     "AttemptFailure",
+    # DESIGN.md's kind names, for the two classes whose Python names differ.
+    "Connect",
+    "Tls",
 ]
 
 
@@ -153,3 +158,14 @@ class ClientClosed(TailraceError):
     """The client was closed: the call was refused, or was pending when ``close()`` ran."""
 
     kind = "client_closed"
+
+
+class Internal(TailraceError):
+    """A bug in tailrace (a caught panic, say); the message says so. Please report it."""
+
+    kind = "internal"
+
+
+# DESIGN.md names these kinds `Connect` and `Tls`; the Python names follow the builtins' style.
+Connect = ConnectError
+Tls = TLSError

@@ -1,5 +1,4 @@
-"""Fixtures: the testbed (a real HTTP server on 127.0.0.1, started once per run as a subprocess)
-and probes that tell whether the core's order gate and limiter are enforcing yet."""
+"""Fixtures: the testbed (a real HTTP server on 127.0.0.1, started once per run as a subprocess)."""
 
 from __future__ import annotations
 
@@ -139,47 +138,3 @@ def url(testbed: Testbed) -> str:
 def client(testbed: Testbed) -> Iterator[tailrace.Client]:
     with tailrace.Client(hosts=[testbed.url]) as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def probe_testbed() -> Iterator[Testbed]:
-    """A testbed of its own for the probes below, so they never touch a test's log."""
-    tb = Testbed()
-    yield tb
-    tb.stop()
-
-
-@pytest.fixture(scope="session")
-def limiter_enforced(probe_testbed: Testbed) -> bool:
-    """Whether the core's limiter limits yet (the limits issue lands on another branch)."""
-    with tailrace.Client(hosts=[probe_testbed.url], max_count=1, max_queue=0) as c:
-        results = c.send_many([tailrace.Request("GET", "/probe?delay_ms=200"), tailrace.Request("GET", "/probe")])
-    return isinstance(results[1], tailrace.LimitQueueFull)
-
-
-@pytest.fixture(scope="session")
-def order_enforced(probe_testbed: Testbed) -> bool:
-    """Whether the core's order gate orders yet (the limits issue lands on another branch)."""
-    with tailrace.Client(hosts=[probe_testbed.url]) as c:
-        c.send_many(
-            [
-                tailrace.Request("GET", "/probe?delay_ms=200", order_key="probe",
-                                 headers={"x-key": "probe-order", "x-seq": "0"}),
-                tailrace.Request("GET", "/probe", order_key="probe", headers={"x-key": "probe-order", "x-seq": "1"}),
-            ]
-        )
-    probe_testbed.wait_idle()
-    ev = [(e["event"], e["seq"]) for e in probe_testbed.stats()["events"] if e["key"] == "probe-order"]
-    return ev == [("start", 0), ("finish", 0), ("start", 1), ("finish", 1)]
-
-
-@pytest.fixture
-def needs_limiter(limiter_enforced: bool) -> None:
-    if not limiter_enforced:
-        pytest.skip("the core's limiter is still a placeholder (limits issue not merged)")
-
-
-@pytest.fixture
-def needs_order(order_enforced: bool) -> None:
-    if not order_enforced:
-        pytest.skip("the core's order gate is still a placeholder (limits issue not merged)")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
+import warnings
 from typing import Any, Coroutine, TypeVar
 
 import pytest
@@ -100,13 +103,90 @@ def test_cancelling_a_submitted_future_cancels_the_call(testbed: Testbed) -> Non
             while testbed.stats(events=False)["in_flight"] == 0:
                 await asyncio.sleep(0.01)
             fut.cancel()
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: testbed.wait_for(lambda s: [e["event"] for e in s["events"]] == ["start", "cancel"]))
+            # Still inside `async with`: the client is open, so only the cancel can end the call.
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: testbed.wait_for(lambda s: [e["event"] for e in s["events"]] == ["start", "cancel"]))
+            while ac.stats()["in_flight"]:
+                await asyncio.sleep(0.01)
+            assert ac.stats()["errors"] == {"cancelled": 1}
+            assert not ac.closed
 
     run(main())
 
 
-@pytest.mark.usefixtures("needs_limiter")
+async def _start_slow_call(ac: tailrace.AsyncClient, testbed: Testbed) -> None:
+    """Submit a slow call with order key "K" and return once the testbed has it, leaving its
+    future pending (nobody awaits it)."""
+    ac.submit(tailrace.Request("GET", "/slow?delay_ms=30000", order_key="K", headers={"x-key": "first"}))
+    await asyncio.get_running_loop().run_in_executor(None, lambda: testbed.wait_for(lambda s: s["in_flight"] == 1))
+
+
+def _next_call_in_a_new_loop_is_prompt(ac: tailrace.AsyncClient, testbed: Testbed) -> None:
+    """The same order key from a new loop: it must not wait for the abandoned call's 30 s."""
+    async def second() -> int:
+        r = await asyncio.wait_for(ac.get("/next", order_key="K", headers={"x-key": "second"}), 10)
+        return r.status
+
+    t0 = time.monotonic()
+    assert run(second()) == 200
+    assert time.monotonic() - t0 < 5
+    ev = testbed.wait_idle()["events"]
+    assert [e["event"] for e in ev if e["key"] == "first"] == ["start", "cancel"]
+    assert ac.stats()["errors"] == {"cancelled": 1}
+
+
+def test_calls_pending_when_their_loop_closes_are_cancelled(testbed: Testbed) -> None:
+    # asyncio.run cancels pending tasks, but a bare future from `submit` stays pending as the loop
+    # closes: the call must not run on in the runtime, holding order key "K", with nobody to
+    # hear its answer.
+    ac = tailrace.AsyncClient(hosts=[testbed.url])
+    run(_start_slow_call(ac, testbed))
+    _next_call_in_a_new_loop_is_prompt(ac, testbed)
+    ac.close()
+
+
+def test_calls_pending_on_a_loop_dropped_without_closing_are_cancelled(testbed: Testbed) -> None:
+    ac = tailrace.AsyncClient(hosts=[testbed.url])
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(_start_slow_call(ac, testbed))
+    loop.run_until_complete(loop.shutdown_default_executor())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # "unclosed event loop": the point here
+        del loop
+        gc.collect()
+    _next_call_in_a_new_loop_is_prompt(ac, testbed)
+    ac.close()
+
+
+def test_a_failure_resolving_a_future_reaches_its_awaiter(testbed: Testbed, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Turning the call's error into an exception fails: the awaiter gets that failure, rather than
+    # a future left pending forever (and the failure on the unraisable hook).
+    class Broken(tailrace.TailraceError):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise RuntimeError("cannot build the exception")
+
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
+            monkeypatch.setattr(tailrace.errors, "Timeout", Broken)
+            with pytest.raises(RuntimeError, match="cannot build"):
+                await asyncio.wait_for(ac.get("/x?delay_ms=5000", timeout_ms=20), 10)
+            with pytest.raises(RuntimeError, match="cannot build"):
+                await asyncio.wait_for(ac.send_many([tailrace.Request("GET", "/x?delay_ms=5000", timeout_ms=20)]), 10)
+            monkeypatch.undo()
+            assert (await ac.get("/x")).status == 200
+
+    run(main())
+
+
+def test_a_lowercase_method_is_sent_upper_cased(testbed: Testbed) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[testbed.url], concurrent_calls=2) as ac:
+            r = await ac.request("get", "/__echo")
+            assert r.json()["method"] == "GET" and r.attempts == 2  # GET: idempotent, so hedged
+
+    run(main())
+
+
 def test_cancel_while_the_limiter_is_full_gives_the_slot_back(testbed: Testbed) -> None:
     async def main() -> None:
         async with tailrace.AsyncClient(hosts=[testbed.url], max_count=1, max_queue=1,

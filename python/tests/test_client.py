@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,9 +116,19 @@ def test_send_many_returns_responses_and_exceptions_in_list_order(client: tailra
 def test_send_many_rejects_a_wrong_item_before_sending_anything(client: tailrace.Client, testbed: Testbed) -> None:
     with pytest.raises(TypeError, match="item 1"):
         client.send_many([tailrace.Request("GET", "/a"), "GET /b"])  # type: ignore[list-item]
-    with pytest.raises(TypeError, match="list"):
+    with pytest.raises(TypeError, match="iterable"):
         client.send_many(tailrace.Request("GET", "/a"))  # type: ignore[arg-type]
+    # A generator is read to its end before anything is submitted.
+    with pytest.raises(TypeError, match="item 2"):
+        client.send_many(r for r in [tailrace.Request("GET", "/a"), tailrace.Request("GET", "/b"), None])
     assert testbed.stats()["requests"] == 0
+
+
+def test_send_many_takes_any_iterable(client: tailrace.Client, testbed: Testbed) -> None:
+    reqs = [tailrace.Request("GET", f"/__echo?i={i}") for i in range(3)]
+    for iterable in [tuple(reqs), (r for r in reqs), iter(reqs), {i: r for i, r in enumerate(reqs)}.values()]:
+        results = client.send_many(iterable)
+        assert [echo(r)["query"] for r in results] == ["i=0", "i=1", "i=2"]  # type: ignore[arg-type]
 
 
 def test_send_many_of_nothing_is_an_empty_list(client: tailrace.Client) -> None:
@@ -179,3 +193,87 @@ def test_close_refuses_new_calls_and_the_context_manager_closes(url: str) -> Non
         c.get("/x")
     c.close()  # idempotent
     assert "closed" in repr(c)
+
+
+def test_a_lowercase_method_is_sent_upper_cased_and_hedged_like_its_upper_case(testbed: Testbed) -> None:
+    with tailrace.Client(hosts=[testbed.url], concurrent_calls=2) as c:
+        r = c.request("get", "/__echo")
+        assert echo(r)["method"] == "GET"
+        assert r.attempts == 2  # GET is idempotent, so it was hedged
+        assert c.request("post", "/__echo", content=b"x").attempts == 1
+        req = tailrace.Request("delete", "/__echo")
+        assert req.method == "DELETE"
+        assert echo(c.send(req))["method"] == "DELETE"
+        assert echo(c.request("Patch", "/__echo"))["method"] == "PATCH"
+
+
+def test_request_reports_the_method_as_given_even_one_that_cannot_be_sent(client: tailrace.Client) -> None:
+    req = tailrace.Request("GE T", "/x")
+    assert req.method == "GE T" and "GE T" in repr(req)
+    with pytest.raises(tailrace.InvalidRequest, match="GE T"):
+        client.send(req)
+    assert tailrace.Request("purge", "/x").method == "PURGE"
+
+
+class Index:
+    """An int that is not an int: a numpy integer, say (has __index__)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __index__(self) -> int:
+        return self.n
+
+
+class Floaty:
+    """A number with __float__ only (numpy.float64 is a float subclass; this one is not)."""
+
+    def __init__(self, f: float) -> None:
+        self.f = f
+
+    def __float__(self) -> float:
+        return self.f
+
+
+def test_numeric_options_take_anything_with_index_or_float(url: str) -> None:
+    with tailrace.Client(hosts=[url], concurrent_calls=Index(2), hedge_delay_ms=Floaty(0.0),  # type: ignore[arg-type]
+                         timeout_ms=Index(5000), retry_on_status=[Index(503), "5xx"]) as c:  # type: ignore[list-item]
+        r = c.get("/x")
+        assert r.status == 200 and r.attempts == 2
+    tailrace.Client(hedge_delay_ms=Floaty(2.5)).close()  # type: ignore[arg-type]
+    with pytest.raises(tailrace.InvalidOption, match="hedge_delay_ms"):
+        tailrace.Client(hedge_delay_ms=Floaty(-1.0))  # type: ignore[arg-type]
+    with pytest.raises(tailrace.InvalidOption, match="concurrent_calls"):
+        tailrace.Client(concurrent_calls=Index(11))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="retry_on_status"):
+        tailrace.Client(retry_on_status=[True])
+
+
+GIL_WHILE_BUILDING = """
+import sys, threading, time
+import tailrace
+
+t = threading.Thread(target=lambda: tailrace.Client().close())
+t.start()
+time.sleep(0.5)  # the build is now blocked opening the FIFO
+# Taking the GIL back: a build that held it while blocked would deadlock here.
+with open(sys.argv[1], "w"):
+    pass  # a reader and a writer met: the build reads an empty file and goes on
+t.join()
+print("built")
+"""
+
+
+def test_building_a_client_releases_the_gil(tmp_path: Path) -> None:
+    # The first client of a process loads the system's CA roots, from SSL_CERT_FILE when set.
+    # Make that a FIFO, so the build blocks until this process opens it for writing, which
+    # needs the GIL back.
+    fifo = tmp_path / "roots.pem"
+    os.mkfifo(fifo)
+    env = dict(os.environ, SSL_CERT_FILE=str(fifo), SSL_CERT_DIR="")
+    try:
+        out = subprocess.run([sys.executable, "-c", GIL_WHILE_BUILDING, str(fifo)], env=env, capture_output=True,
+                             text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("building a client held the GIL while it waited on a file")
+    assert out.returncode == 0 and out.stdout.strip() == "built", out.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any, Dict
 
@@ -23,7 +24,7 @@ def test_the_tree_has_one_root_and_the_builtins_mixed_in() -> None:
     classes = [tailrace.InvalidOption, tailrace.InvalidRequest, tailrace.ConnectError, tailrace.TLSError,
                tailrace.Timeout, tailrace.ProtocolError, tailrace.ResponseTooLarge, tailrace.LimitQueueFull,
                tailrace.LimitTimeout, tailrace.AllAttemptsFailed, tailrace.HTTPStatusError, tailrace.Cancelled,
-               tailrace.ClientClosed]
+               tailrace.ClientClosed, tailrace.Internal]
     for cls in classes:
         assert issubclass(cls, tailrace.TailraceError)
     assert issubclass(tailrace.Timeout, TimeoutError)
@@ -31,6 +32,20 @@ def test_the_tree_has_one_root_and_the_builtins_mixed_in() -> None:
     assert issubclass(tailrace.InvalidOption, ValueError)
     assert issubclass(tailrace.ConnectError, ConnectionError)
     assert len({c.kind for c in classes}) == len(classes)
+
+
+def test_every_kind_of_the_design_has_a_class_of_its_name() -> None:
+    # DESIGN.md, "Errors": `tailrace.<Kind>` for every kind of its table.
+    kinds = {"InvalidOption": "invalid_option", "InvalidRequest": "invalid_request", "Connect": "connect",
+             "Tls": "tls", "Timeout": "timeout", "ResponseTooLarge": "response_too_large",
+             "LimitQueueFull": "limit_queue_full", "LimitTimeout": "limit_timeout",
+             "AllAttemptsFailed": "all_attempts_failed", "Cancelled": "cancelled", "ClientClosed": "client_closed",
+             "Internal": "internal"}
+    for name, kind in kinds.items():
+        cls = getattr(tailrace, name)
+        assert issubclass(cls, tailrace.TailraceError) and cls.kind == kind, name
+        assert name in tailrace.__all__ and getattr(tailrace.errors, name) is cls
+    assert tailrace.Connect is tailrace.ConnectError and tailrace.Tls is tailrace.TLSError
 
 
 # --- options: unknown keyword, bad value, wrong type -------------------------------------------
@@ -132,6 +147,42 @@ def test_call_field_of_the_wrong_type_is_a_type_error_naming_it(client: tailrace
         tailrace.Request("GET", "/x", **kwargs)
 
 
+# A lone surrogate: what os.environ or os.listdir give for bytes that are not UTF-8.
+LONE = "\udcff"
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda c: c.get(f"/x{LONE}"), "url"),
+    (lambda c: c.request(f"GE{LONE}", "/x"), "method"),
+    (lambda c: c.get("/x", headers={f"x-a{LONE}": "v"}), "header name"),
+    (lambda c: c.get("/x", headers=[("x-a", f"v{LONE}")]), "header `x-a`"),
+    (lambda c: c.get("/x", order_key=f"k{LONE}"), "order_key"),
+    (lambda c: c.get("/x", limit_key=f"k{LONE}"), "limit_key"),
+    (lambda c: c.post("/x", content=f"body{LONE}"), "content"),
+    (lambda c: c.send(tailrace.Request("GET", "/x", order_key=f"k{LONE}")), "order_key"),
+    (lambda c: c.send(tailrace.Request("GET", f"/x{LONE}")), "url"),
+])
+def test_a_lone_surrogate_is_an_invalid_request_naming_the_field(client: tailrace.Client, testbed: Testbed,
+                                                                 call: Any, match: str) -> None:
+    with pytest.raises(tailrace.InvalidRequest, match=match) as ei:
+        call(client)
+    assert "surrogate" in str(ei.value) and ei.value.sent == "no"
+    assert testbed.stats()["requests"] == 0
+
+
+def test_a_lone_surrogate_in_an_async_call_or_an_option_names_it(url: str) -> None:
+    async def main() -> None:
+        async with tailrace.AsyncClient(hosts=[url]) as ac:
+            with pytest.raises(tailrace.InvalidRequest, match="limit_key"):
+                await ac.get("/x", limit_key=LONE)
+
+    asyncio.run(main())
+    with pytest.raises(tailrace.InvalidOption, match="hosts"):
+        tailrace.Client(hosts=[f"http://a{LONE}"])
+    with pytest.raises(tailrace.InvalidOption, match="ca_file"):
+        tailrace.Client(ca_file=f"/tmp/{LONE}.pem")
+
+
 def test_negative_timeout_is_an_invalid_request(client: tailrace.Client) -> None:
     with pytest.raises(tailrace.InvalidRequest, match="timeout_ms"):
         client.get("/x", timeout_ms=-1)
@@ -226,7 +277,6 @@ def test_pending_call_ends_with_client_closed_when_another_thread_closes(client:
     assert isinstance(errors[0], tailrace.ClientClosed)
 
 
-@pytest.mark.usefixtures("needs_limiter")
 def test_full_queue_is_limit_queue_full_and_nothing_is_sent(testbed: Testbed) -> None:
     with tailrace.Client(hosts=[testbed.url], max_count=1, max_queue=0) as c:
         results = c.send_many([tailrace.Request("GET", "/hold?delay_ms=300"), tailrace.Request("GET", "/rejected")])
@@ -235,7 +285,6 @@ def test_full_queue_is_limit_queue_full_and_nothing_is_sent(testbed: Testbed) ->
     assert [e["path"] for e in testbed.wait_idle()["events"] if e["event"] == "start"] == ["/hold"]
 
 
-@pytest.mark.usefixtures("needs_limiter")
 def test_waiting_past_queue_timeout_is_limit_timeout(testbed: Testbed) -> None:
     with tailrace.Client(hosts=[testbed.url], max_count=1, max_queue=5, queue_timeout_ms=50) as c:
         results = c.send_many([tailrace.Request("GET", "/hold?delay_ms=2000"), tailrace.Request("GET", "/waits")])
@@ -245,8 +294,9 @@ def test_waiting_past_queue_timeout_is_limit_timeout(testbed: Testbed) -> None:
 def test_a_rust_panic_becomes_tailrace_error_with_the_message() -> None:
     from tailrace import _native
 
-    with pytest.raises(tailrace.TailraceError, match="boom"):
+    with pytest.raises(tailrace.Internal, match="boom") as ei:
         _native._panic_for_tests("boom")
+    assert ei.value.kind == "internal" and "a bug" in str(ei.value)
 
 
 def test_exceptions_carry_kind_and_sent_matching_the_stats(client: tailrace.Client) -> None:

@@ -1,16 +1,10 @@
-"""Keyed ordering and flush, checked in the testbed's log; and the limiter's bound.
-
-These need the core's order gate and limiter (the limits issue, landing on another branch):
-until they enforce, the `needs_order` / `needs_limiter` fixtures skip them.
-"""
+"""Keyed ordering and flush, checked in the testbed's log; and the limiter's bound."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 from typing import Any, Dict, List
-
-import pytest
 
 import tailrace
 from conftest import Testbed
@@ -36,7 +30,6 @@ def req(path: str, key: str, seq: int, **kw: Any) -> tailrace.Request:
     return tailrace.Request("GET", path, headers={"x-key": key, "x-seq": str(seq)}, order_key=key, **kw)
 
 
-@pytest.mark.usefixtures("needs_order")
 def test_send_many_runs_same_key_calls_one_at_a_time_in_list_order(client: tailrace.Client, testbed: Testbed) -> None:
     # Earlier calls are slower, so without ordering they would finish last.
     calls = [req(f"/o?delay_ms={50 - 10 * i}", "A", i) for i in range(5)]
@@ -47,7 +40,6 @@ def test_send_many_runs_same_key_calls_one_at_a_time_in_list_order(client: tailr
     assert ends_before_starts(ev, "A")
 
 
-@pytest.mark.usefixtures("needs_order")
 def test_other_keys_never_wait_for_a_slow_key(client: tailrace.Client, testbed: Testbed) -> None:
     client.send_many([req("/slow?delay_ms=300", "A", 0), req("/fast", "B", 1), tailrace.Request(
         "GET", "/nokey", headers={"x-key": "none", "x-seq": "2"})])
@@ -57,7 +49,6 @@ def test_other_keys_never_wait_for_a_slow_key(client: tailrace.Client, testbed: 
     assert order.index(("finish", "none")) < order.index(("finish", "A"))
 
 
-@pytest.mark.usefixtures("needs_order")
 def test_flush_starts_after_every_earlier_call(client: tailrace.Client, testbed: Testbed) -> None:
     client.send_many([
         req("/a?delay_ms=100", "A", 0),
@@ -70,7 +61,6 @@ def test_flush_starts_after_every_earlier_call(client: tailrace.Client, testbed:
     assert client.stats()["flush_waits"] == 1
 
 
-@pytest.mark.usefixtures("needs_order")
 def test_asyncio_gather_submits_in_argument_order(testbed: Testbed) -> None:
     async def main() -> None:
         async with tailrace.AsyncClient(hosts=[testbed.url]) as ac:
@@ -83,7 +73,6 @@ def test_asyncio_gather_submits_in_argument_order(testbed: Testbed) -> None:
     assert starts(ev, "G") == list(range(6)) and ends_before_starts(ev, "G")
 
 
-@pytest.mark.usefixtures("needs_order")
 def test_submission_order_across_threads_is_the_order_calls_return(client: tailrace.Client, testbed: Testbed) -> None:
     # Threads take turns through a lock: whichever call returns first was submitted first.
     lock = threading.Lock()
@@ -104,7 +93,6 @@ def test_submission_order_across_threads_is_the_order_calls_return(client: tailr
     assert starts(testbed.wait_idle()["events"], "T") == list(range(20))
 
 
-@pytest.mark.usefixtures("needs_limiter")
 def test_the_backend_never_sees_more_than_max_count(testbed: Testbed) -> None:
     with tailrace.Client(hosts=[testbed.url], max_count=4) as c:
         results = c.send_many([tailrace.Request("GET", "/l?delay_ms=20") for _ in range(40)])
@@ -113,7 +101,6 @@ def test_the_backend_never_sees_more_than_max_count(testbed: Testbed) -> None:
     assert testbed.wait_idle()["max_in_flight"] == 4
 
 
-@pytest.mark.usefixtures("needs_limiter")
 def test_limit_keys_are_limited_separately(testbed: Testbed) -> None:
     with tailrace.Client(hosts=[testbed.url], max_count=1, max_queue=0) as c:
         results = c.send_many([
