@@ -51,11 +51,13 @@ pub(crate) struct Prepared {
     pub(crate) idempotent: bool,
     pub(crate) limit_key: Option<String>,
     pub(crate) submitted: Instant,
+    /// The call's place at the limiter when it was taken at submission (its order turn had
+    /// already come): a slot, a place in the queue, or the queue-full rejection. Declared before
+    /// `ticket`, so a call dropped before it ran frees its slot before the next call in its
+    /// order key (fields drop in order) is woken to take one.
+    pub(crate) admission: Option<Result<Admission>>,
     /// The call's place in submission order, taken when it was validated.
     pub(crate) ticket: Ticket,
-    /// The call's place at the limiter when it was taken at submission (its order turn had
-    /// already come): a slot, a place in the queue, or the queue-full rejection.
-    pub(crate) admission: Option<Result<Admission>>,
 }
 
 impl Prepared {

@@ -234,11 +234,17 @@ impl Error {
                 a.attempt, a.host, a.error
             ));
         }
-        let sent = if attempts.iter().any(|a| a.error.sent != Sent::No) {
-            Sent::Maybe
-        } else {
-            Sent::No
-        };
+        // The most any attempt sent: an attempt that got an answer (a status in the failure
+        // set) means the backend did see the call.
+        let sent = attempts
+            .iter()
+            .map(|a| a.error.sent)
+            .max_by_key(|s| match s {
+                Sent::No => 0,
+                Sent::Maybe => 1,
+                Sent::Yes => 2,
+            })
+            .unwrap_or(Sent::No);
         Error {
             kind: ErrorKind::AllAttemptsFailed,
             message: msg,
@@ -290,3 +296,26 @@ impl std::error::Error for Error {}
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(sent: Sent) -> AttemptError {
+        AttemptError {
+            attempt: 0,
+            host: "http://h".into(),
+            error: Box::new(Error::new(ErrorKind::Connect, "x").with_sent(sent)),
+        }
+    }
+
+    #[test]
+    fn all_attempts_failed_sent_the_most_any_attempt_sent() {
+        let sent = |s: &[Sent]| {
+            Error::all_attempts_failed(s.iter().map(|s| failed(*s)).collect()).sent_anything()
+        };
+        assert_eq!(sent(&[Sent::No, Sent::No]), Sent::No);
+        assert_eq!(sent(&[Sent::No, Sent::Maybe]), Sent::Maybe);
+        assert_eq!(sent(&[Sent::Maybe, Sent::Yes, Sent::No]), Sent::Yes);
+    }
+}

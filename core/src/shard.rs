@@ -31,6 +31,12 @@ impl<T> std::ops::Deref for Padded<T> {
     }
 }
 
+impl<T> std::ops::DerefMut for Padded<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
 /// A counter added to on this thread's shard and read as the sum of all shards. A value added
 /// on one thread and taken away on another leaves two shards off by one each; the sum is exact.
 #[derive(Debug, Default)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
 use crate::shard;
-use crate::sync::{lock, read, write};
+use crate::sync::{lock, read, write, ForkMutex};
 
 /// Hosts reached by full URL are tracked one by one up to this many, the rest together.
 const MAX_TRACKED_HOSTS: usize = 1024;
@@ -83,7 +83,8 @@ pub(crate) struct Recorder {
     pub(crate) calls: shard::Counter,
     pub(crate) attempts: shard::Counter,
     errors: [AtomicU64; ErrorKind::ALL.len()],
-    latency: [shard::Padded<Mutex<Histogram<u64>>>; shard::SHARDS],
+    /// Per fork generation (see `ForkMutex`): a forked child starts with empty ones.
+    latency: [ForkMutex<shard::Padded<Histogram<u64>>>; shard::SHARDS],
     hosts: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
     host_order: Mutex<Vec<Arc<HostStats>>>,
@@ -129,7 +130,7 @@ impl Recorder {
             calls: shard::Counter::default(),
             attempts: shard::Counter::default(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
-            latency: std::array::from_fn(|_| shard::Padded(Mutex::new(new_histogram()))),
+            latency: std::array::from_fn(|_| ForkMutex::new(|| shard::Padded(new_histogram()))),
             hosts: RwLock::new(HashMap::default()),
             host_order: Mutex::new(Vec::new()),
         }
@@ -166,7 +167,7 @@ impl Recorder {
     pub(crate) fn record_latency(&self, elapsed: Duration) {
         let us = (elapsed.as_micros() as u64).max(1);
         let shard = shard::index();
-        let mut h = lock(&self.latency[shard]);
+        let mut h = self.latency[shard].lock();
         let _ = h.record(us);
     }
 
@@ -174,8 +175,8 @@ impl Recorder {
     pub(crate) fn snapshot(&self) -> Stats {
         let mut merged = new_histogram();
         for shard in &self.latency {
-            let h = lock(shard);
-            let _ = merged.add(&*h);
+            let h = shard.lock();
+            let _ = merged.add(&**h);
         }
         let q = |p: f64| {
             if merged.is_empty() {

@@ -378,6 +378,7 @@ static void test_call_errors(void) {
           "cause of attempt %u: %s", attempt, tailrace_error_message(cause));
   }
   CHECK(seen == 3, "attempts 0 and 1 both listed (%u)", seen);
+  CHECK(tailrace_error_sent(err) == TAILRACE_SENT_YES, "attempts were answered: sent yes");
   CHECK_RC(tailrace_error_attempt_cause(err, 0, NULL, NULL), TAILRACE_OK);
   CHECK_RC(tailrace_error_attempt_cause(err, n, NULL, NULL), TAILRACE_E_INVALID_LENGTH);
   CHECK_RC(tailrace_error_attempt_cause(NULL, 0, NULL, NULL), TAILRACE_E_NULL_ARGUMENT);

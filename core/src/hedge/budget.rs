@@ -2,8 +2,7 @@
 //! exceed that fraction of calls — except for a small floor of hedges per second, so that low
 //! traffic still hedges. Out of budget means no new hedge; attempts in flight are never touched.
 
-use crate::sync::lock;
-use std::sync::Mutex;
+use crate::sync::ForkMutex;
 use std::time::{Duration, Instant};
 
 /// Buckets of the sliding window.
@@ -58,14 +57,15 @@ impl Window {
 #[derive(Debug)]
 pub(crate) struct Budget {
     ratio: Option<f64>,
-    window: Mutex<Window>,
+    /// Per fork generation: a forked child starts with an empty window.
+    window: ForkMutex<Window>,
 }
 
 impl Budget {
     pub(crate) fn new(ratio: Option<f64>) -> Budget {
         Budget {
             ratio,
-            window: Mutex::new(Window {
+            window: ForkMutex::new(|| Window {
                 epoch: Instant::now(),
                 buckets: Default::default(),
             }),
@@ -82,15 +82,28 @@ impl Budget {
         self.try_spend_at(Instant::now())
     }
 
+    /// Give back an extra attempt taken by `try_spend` that was not sent after all.
+    pub(crate) fn refund(&self) {
+        self.refund_at(Instant::now());
+    }
+
+    fn refund_at(&self, now: Instant) {
+        if self.ratio.is_some() {
+            let mut w = self.window.lock();
+            let b = w.bucket(now);
+            b.extra = b.extra.saturating_sub(1);
+        }
+    }
+
     fn record_call_at(&self, now: Instant) {
         if self.ratio.is_some() {
-            lock(&self.window).bucket(now).calls += 1;
+            self.window.lock().bucket(now).calls += 1;
         }
     }
 
     fn try_spend_at(&self, now: Instant) -> bool {
         let Some(ratio) = self.ratio else { return true };
-        let mut w = lock(&self.window);
+        let mut w = self.window.lock();
         let (calls, extra) = w.totals(now);
         // The floor covers the part of the window that has elapsed so far.
         let covered = now
@@ -114,7 +127,7 @@ mod tests {
     #[test]
     fn extra_attempts_never_exceed_the_ratio_under_load() {
         let b = Budget::new(Some(0.05));
-        let t0 = b.window.lock().unwrap().epoch;
+        let t0 = b.window.lock().epoch;
         let mut spent = 0;
         // 10,000 calls in 2 s, each wanting a hedge.
         for i in 0..10_000u32 {
@@ -134,7 +147,7 @@ mod tests {
     #[test]
     fn low_traffic_still_hedges_up_to_the_floor() {
         let b = Budget::new(Some(0.01));
-        let t0 = b.window.lock().unwrap().epoch;
+        let t0 = b.window.lock().epoch;
         // 10 calls in the first second: 1% of 10 is 0.1 hedges, the floor allows 3.
         let spent = (0..10)
             .filter(|i| {
@@ -149,12 +162,22 @@ mod tests {
     #[test]
     fn the_window_slides() {
         let b = Budget::new(Some(0.0));
-        let t0 = b.window.lock().unwrap().epoch;
+        let t0 = b.window.lock().epoch;
         let spent = |at: Instant| (0..100).filter(|_| b.try_spend_at(at)).count();
         assert_eq!(spent(t0), 3);
         assert_eq!(spent(t0 + Duration::from_millis(500)), 0);
         // Ten seconds on, the old hedges left the window: the floor (30 over 10 s) is free again.
         assert_eq!(spent(t0 + Duration::from_secs(25)), 30);
+    }
+
+    #[test]
+    fn a_refunded_hedge_can_be_spent_again() {
+        let b = Budget::new(Some(0.0));
+        let t0 = b.window.lock().epoch;
+        assert_eq!((0..10).filter(|_| b.try_spend_at(t0)).count(), 3);
+        b.refund_at(t0);
+        assert!(b.try_spend_at(t0));
+        assert!(!b.try_spend_at(t0));
     }
 
     #[test]

@@ -6,11 +6,10 @@
 //! bound ("at least this long").
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::rotating_histogram::RotatingHistogram;
-use crate::sync::lock;
+use crate::sync::ForkMutex;
 
 /// How long the sliding window's periods are.
 const PERIOD: Duration = Duration::from_secs(2);
@@ -22,20 +21,20 @@ const REFRESH: Duration = Duration::from_millis(10);
 #[derive(Debug)]
 pub(crate) struct Latency {
     percentile: f64,
-    hist: Mutex<RotatingHistogram>,
+    /// Per fork generation (as `refreshed_at`): a forked child starts with an empty window.
+    hist: ForkMutex<RotatingHistogram>,
     /// The last computed percentile in µs; 0 = not enough samples yet.
     cached_us: AtomicU64,
-    refreshed_at: Mutex<Instant>,
+    refreshed_at: ForkMutex<Instant>,
 }
 
 impl Latency {
     pub(crate) fn new(percentile: f64) -> Latency {
-        let now = Instant::now();
         Latency {
             percentile,
-            hist: Mutex::new(RotatingHistogram::new(PERIOD, now)),
+            hist: ForkMutex::new(|| RotatingHistogram::new(PERIOD, Instant::now())),
             cached_us: AtomicU64::new(0),
-            refreshed_at: Mutex::new(now),
+            refreshed_at: ForkMutex::new(Instant::now),
         }
     }
 
@@ -43,17 +42,20 @@ impl Latency {
     pub(crate) fn record(&self, elapsed: Duration) {
         let now = Instant::now();
         let us = elapsed.as_micros() as u64;
-        lock(&self.hist).record(us, now);
+        self.hist.lock().record(us, now);
     }
 
     /// The percentile of recent attempt latency, if enough samples exist.
     pub(crate) fn estimate(&self) -> Option<Duration> {
         let now = Instant::now();
         // One caller refreshes at a time; the rest use the cached value.
-        if let Ok(mut at) = self.refreshed_at.try_lock() {
+        if let Some(mut at) = self.refreshed_at.try_lock() {
             if now.duration_since(*at) >= REFRESH {
                 *at = now;
-                let p = lock(&self.hist).percentile(self.percentile, MIN_SAMPLES, now);
+                let p = self
+                    .hist
+                    .lock()
+                    .percentile(self.percentile, MIN_SAMPLES, now);
                 self.cached_us.store(p.map_or(0, |us| us.max(1)), Relaxed);
             }
         }

@@ -246,14 +246,17 @@ impl Hedger {
         index: u32,
         spare: &(dyn Fn() -> Option<Permit> + Sync),
     ) -> Result<bool> {
-        let Some(slot) = spare() else {
-            self.skipped_no_slot.fetch_add(1, Relaxed);
-            return Ok(false);
-        };
+        // The budget first: a slot taken only to be given back would, meanwhile, turn away a
+        // first attempt of another call (queue full) or make it queue for nothing.
         if !self.budget.try_spend() {
             self.skipped_budget.fetch_add(1, Relaxed);
             return Ok(false);
         }
+        let Some(slot) = spare() else {
+            self.budget.refund();
+            self.skipped_no_slot.fetch_add(1, Relaxed);
+            return Ok(false);
+        };
         self.start(race, env, call, index, slot)?;
         self.hedges_sent.fetch_add(1, Relaxed);
         Ok(true)

@@ -112,10 +112,19 @@ fn classify(err: &hyper_util::client::legacy::Error, host: &str) -> Error {
         return Error::timeout(TimeoutKind::Connect, t, Sent::No);
     }
     if let Some(why) = tls {
+        // A TLS failure while connecting sent nothing; one on a connection already in use (a
+        // fatal alert after the request was written) may have.
+        if err.is_connect() {
+            return Error::new(
+                ErrorKind::Tls,
+                format!("TLS handshake with {host} failed: {why}"),
+            );
+        }
         return Error::new(
             ErrorKind::Tls,
-            format!("TLS handshake with {host} failed: {why}"),
-        );
+            format!("TLS error on the connection to {host}: {why}"),
+        )
+        .with_sent(Sent::Maybe);
     }
     if err.is_connect() {
         let hint = match io_kind {
