@@ -128,6 +128,15 @@ pub(crate) unsafe fn write_out<T>(p: *mut T, v: T) {
     unsafe { p.write(v) }
 }
 
+/// Write an optional out-parameter: NULL means the caller does not want it. Only for values
+/// that own nothing (a code, a borrowed pointer): an owning one would leak when not wanted.
+pub(crate) unsafe fn write_if_wanted<T: Copy>(p: *mut T, v: T) {
+    if !p.is_null() {
+        // SAFETY: as `write_out`, for a non-NULL `p`.
+        unsafe { p.write(v) }
+    }
+}
+
 /// Move a value into a new handle for C.
 pub(crate) fn into_handle<T>(v: T) -> *mut T {
     Box::into_raw(Box::new(v))

@@ -9,7 +9,9 @@ use futures_util::future::AbortHandle;
 use tailrace_core::runtime::ForkLocal;
 use tailrace_core::Client;
 
-use crate::boundary::{self, arg_ref, into_handle, out_ptr, take_handle, write_out};
+use crate::boundary::{
+    self, arg_ref, into_handle, out_ptr, take_handle, write_if_wanted, write_out,
+};
 use crate::config::tailrace_config;
 use crate::result::{tailrace_result, to_cstring};
 
@@ -188,9 +190,7 @@ unsafe fn write_buf(text: String, buf_out: *mut *mut c_char, len_out: *mut usize
     let len = c.as_bytes().len();
     unsafe {
         write_out(buf_out, c.into_raw());
-        if !len_out.is_null() {
-            write_out(len_out, len);
-        }
+        write_if_wanted(len_out, len);
     }
 }
 

@@ -5,7 +5,9 @@ use std::ffi::{c_char, CString};
 use once_cell::sync::Lazy;
 use tailrace_core::{Config, OPTIONS};
 
-use crate::boundary::{self, arg_mut, arg_str, into_handle, out_ptr, take_handle, write_out, Fail};
+use crate::boundary::{
+    self, arg_mut, arg_str, into_handle, out_ptr, take_handle, write_if_wanted, write_out, Fail,
+};
 use crate::result::{last_error, tailrace_result, to_cstring};
 
 /// Client options, set one by one by name, then handed to `tailrace_client_new`.
@@ -131,9 +133,7 @@ pub unsafe extern "C" fn tailrace_option_at(
             )
         })?;
         for (out, s) in [name_out, default_out, doc_out].into_iter().zip(row) {
-            if !out.is_null() {
-                unsafe { write_out(out, s.as_ptr()) };
-            }
+            unsafe { write_if_wanted(out, s.as_ptr()) };
         }
         Ok(())
     })

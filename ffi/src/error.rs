@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 
 use tailrace_core::{Error, Sent, TimeoutKind};
 
-use crate::boundary::{self, arg_ref, take_handle, write_out, Fail};
+use crate::boundary::{self, arg_ref, take_handle, write_if_wanted, Fail};
 use crate::result::{tailrace_result, to_cstring};
 
 /// Why a call failed: its code, a message naming the cause, which deadline passed, whether the
@@ -202,15 +202,9 @@ pub unsafe extern "C" fn tailrace_error_attempt(
     boundary::result(|| {
         let row = unsafe { attempt_row(error, index) }?;
         unsafe {
-            if !code_out.is_null() {
-                write_out(code_out, row.cause.code);
-            }
-            if !host_out.is_null() {
-                write_out(host_out, row.host.as_ptr());
-            }
-            if !message_out.is_null() {
-                write_out(message_out, row.cause.message.as_ptr());
-            }
+            write_if_wanted(code_out, row.cause.code);
+            write_if_wanted(host_out, row.host.as_ptr());
+            write_if_wanted(message_out, row.cause.message.as_ptr());
         }
         Ok(())
     })
@@ -236,12 +230,8 @@ pub unsafe extern "C" fn tailrace_error_attempt_cause(
     boundary::result(|| {
         let row = unsafe { attempt_row(error, index) }?;
         unsafe {
-            if !attempt_out.is_null() {
-                write_out(attempt_out, row.attempt);
-            }
-            if !cause_out.is_null() {
-                write_out(cause_out, &row.cause as *const tailrace_error);
-            }
+            write_if_wanted(attempt_out, row.attempt);
+            write_if_wanted(cause_out, &row.cause as *const tailrace_error);
         }
         Ok(())
     })

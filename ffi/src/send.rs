@@ -17,7 +17,7 @@ use futures_util::future::AbortHandle;
 
 use tailrace_core::{Error, Request, Response};
 
-use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_out, Fail};
+use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_if_wanted, write_out, Fail};
 use crate::client::{tailrace_client, Shared};
 use crate::driver;
 use crate::error::tailrace_error;
@@ -286,11 +286,9 @@ pub unsafe extern "C" fn tailrace_send_blocking(
 ) -> tailrace_result {
     boundary::result(|| {
         // Before anything can fail, so a caller that frees `*error_out` on failure frees NULL.
-        if !response_out.is_null() {
-            unsafe { write_out(response_out, std::ptr::null_mut()) };
-        }
-        if !error_out.is_null() {
-            unsafe { write_out(error_out, std::ptr::null_mut()) };
+        unsafe {
+            write_if_wanted(response_out, std::ptr::null_mut());
+            write_if_wanted(error_out, std::ptr::null_mut());
         }
         let request = unsafe { take_request(request) }?;
         out_ptr(response_out, "response_out")?;

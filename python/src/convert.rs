@@ -2,6 +2,8 @@
 //! string path every binding shares) and call arguments into a `Request` (through
 //! `Request::set`). Every error names the keyword, header or argument at fault.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::types::{
@@ -23,9 +25,10 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 /// `value` (a str) as Rust text; a lone surrogate (from `os.environ` or a file name, say),
 /// which no request can carry, is `class` (`InvalidRequest` or `InvalidOption`) naming `what`.
-fn str_text(value: &Bound<'_, PyString>, class: &str, what: &str) -> PyResult<String> {
+/// Borrowed where Python's UTF-8 form allows it (header names and values are only read).
+fn str_text<'a>(value: &'a Bound<'_, PyString>, class: &str, what: &str) -> PyResult<Cow<'a, str>> {
     match value.to_cow() {
-        Ok(s) => Ok(s.into_owned()),
+        Ok(s) => Ok(s),
         Err(e) => Err(raise_class(
             value.py(),
             class,
@@ -40,7 +43,7 @@ pub(crate) fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     let s = value
         .cast::<PyString>()
         .map_err(|_| type_error(format!("{what} must be str, not {}", type_name(value))))?;
-    str_text(s, "InvalidRequest", what)
+    Ok(str_text(s, "InvalidRequest", what)?.into_owned())
 }
 
 /// An int-like option value (an int, or anything with `__index__`, a numpy integer say) as text.
@@ -57,7 +60,7 @@ fn is_int_like(value: &Bound<'_, PyAny>) -> PyResult<bool> {
 fn option_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     let what = format!("option `{name}`");
     if let Ok(s) = value.cast::<PyString>() {
-        return str_text(s, "InvalidOption", &what);
+        return Ok(str_text(s, "InvalidOption", &what)?.into_owned());
     }
     if LIST_OPTIONS.contains(&name)
         && (value.is_instance_of::<PyList>() || value.is_instance_of::<PyTuple>())
@@ -83,7 +86,7 @@ fn option_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
         if value.hasattr("__fspath__")? {
             let p = value.call_method0("__fspath__")?;
             if let Ok(s) = p.cast::<PyString>() {
-                return str_text(s, "InvalidOption", &what);
+                return Ok(str_text(s, "InvalidOption", &what)?.into_owned());
             }
         }
     }
@@ -106,7 +109,7 @@ fn list_string(name: &str, value: &Bound<'_, PyAny>) -> PyResult<String> {
     for (i, item) in value.try_iter()?.enumerate() {
         let item = item?;
         let s = if let Ok(s) = item.cast::<PyString>() {
-            str_text(s, "InvalidOption", &format!("option `{name}`: item {i}"))?
+            str_text(s, "InvalidOption", &format!("option `{name}`: item {i}"))?.into_owned()
         } else if name != "hosts" && !item.is_instance_of::<PyBool>() && is_int_like(&item)? {
             index_string(&item)?
         } else {
@@ -134,7 +137,7 @@ pub(crate) fn config(py: Python<'_>, options: Option<&Bound<'_, PyDict>>) -> PyR
     if let Some(options) = options {
         for (name, value) in options.iter() {
             let name = match name.cast::<PyString>() {
-                Ok(n) => str_text(n, "InvalidOption", "an option name")?,
+                Ok(n) => str_text(n, "InvalidOption", "an option name")?.into_owned(),
                 Err(_) => return Err(type_error("option names must be str")),
             };
             if value.is_none() {
@@ -284,7 +287,9 @@ fn body(content: &Bound<'_, PyAny>) -> PyResult<Bytes> {
         return Ok(Bytes::from(b.to_vec()));
     }
     if let Ok(s) = content.cast::<PyString>() {
-        return Ok(Bytes::from(str_text(s, "InvalidRequest", "content")?));
+        return Ok(Bytes::from(
+            str_text(s, "InvalidRequest", "content")?.into_owned(),
+        ));
     }
     Err(type_error(format!(
         "content must be bytes, bytearray or str, not {}",
