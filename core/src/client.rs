@@ -312,13 +312,13 @@ impl Client {
     /// A snapshot of this client's numbers.
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
+        // Ejections that ended are cleared first, so the hosts in the snapshot show them.
+        inner.balancer.refresh_ejected();
         let mut stats = inner.recorder.snapshot();
         let stages = inner.stages();
         stages.gate.fill(&mut stats);
         stages.limiter.fill(&mut stats);
         inner.hedger.fill(&mut stats);
-        inner.balancer.refresh_ejected();
-        stats.hosts = inner.recorder.snapshot_hosts();
         stats
     }
 
@@ -346,8 +346,8 @@ impl Client {
     }
 }
 
-fn closed_error() -> Error {
-    Error::new(ErrorKind::ClientClosed, "the client was closed").with_sent(Sent::Maybe)
+fn closed_error(sent: Sent) -> Error {
+    Error::new(ErrorKind::ClientClosed, "the client was closed").with_sent(sent)
 }
 
 /// Records how a running call ended, even when it is cancelled (dropped).
@@ -385,7 +385,7 @@ impl Inner {
     fn submit(&self, req: Request) -> Result<Prepared> {
         self.recorder.calls.add(1, Relaxed);
         let prepared = if self.closed.load(Relaxed) {
-            Err(closed_error())
+            Err(closed_error(Sent::No))
         } else {
             let stages = self.stages();
             Prepared::new(req, &self.config, &stages.gate, &self.recorder).map(|mut call| {
@@ -422,14 +422,21 @@ impl Inner {
             };
             // The whole call, queueing included, runs under `timeout_ms` from its submission.
             let deadline = call.timeout.map(|t| (call.submitted + t, t));
-            let result = match self
+            let ended = self
                 .watchdog()
                 .watch(deadline, self.execute(&mut call))
-                .await
-            {
+                .await;
+            // Ended before it held its limiter slot (waiting for its order turn or in the
+            // limiter's queue, or never polled): no attempt was made, so a retry is safe.
+            let sent = if call.ticket.has_started() {
+                Sent::Maybe
+            } else {
+                Sent::No
+            };
+            let result = match ended {
                 Ended::Done(r) => r,
-                Ended::Closed => Err(closed_error()),
-                Ended::TimedOut(t) => Err(Error::timeout(TimeoutKind::Call, t, Sent::Maybe)),
+                Ended::Closed => Err(closed_error(sent)),
+                Ended::TimedOut(t) => Err(Error::timeout(TimeoutKind::Call, t, sent)),
             };
             guard.finish(&result);
             result

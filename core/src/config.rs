@@ -209,7 +209,9 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "hedge_max_extra_load",
         default: "",
-        doc: "extra attempts / calls allowed over a sliding window, e.g. 0.05 (empty = no budget)",
+        doc: "extra attempts / calls allowed over a sliding window, e.g. 0.05; a floor of 3 hedges a \
+              second always applies, so low traffic still hedges (concurrent_calls=1 for none); \
+              empty = no budget",
         set: |c, v| {
             c.hedge_max_extra_load = if v.trim().is_empty() {
                 None

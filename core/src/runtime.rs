@@ -219,6 +219,22 @@ impl<T> ForkLocal<T> {
         &self,
         make: impl FnOnce() -> std::result::Result<T, E>,
     ) -> std::result::Result<&T, E> {
+        self.get_with(|_| make())
+    }
+
+    /// This generation's value; in a forked child, the first caller builds it with `make`, which
+    /// is shown the value it replaces (the parent's, as it was at the fork) to copy what it can.
+    /// `make` must never wait on a lock inside that value: a parent thread may have held it at
+    /// the fork, and that thread does not exist here (`try_lock` is fine).
+    pub(crate) fn get_or_inherit(&self, make: impl FnOnce(&T) -> T) -> &T {
+        self.get_with(|old| Ok::<_, std::convert::Infallible>(make(old)))
+            .unwrap_or_else(|never| match never {})
+    }
+
+    fn get_with<E>(
+        &self,
+        make: impl FnOnce(&T) -> std::result::Result<T, E>,
+    ) -> std::result::Result<&T, E> {
         let generation = generation();
         if let Some(value) = self.load(generation) {
             return Ok(value);
@@ -227,9 +243,11 @@ impl<T> ForkLocal<T> {
         if let Some(value) = self.load(generation) {
             return Ok(value);
         }
+        // SAFETY: as in `load`: the slot is freed only in `Drop` (it is leaked once replaced).
+        let old = unsafe { &(*self.current.load(Ordering::Acquire)).value };
         let fresh = Box::into_raw(Box::new(ForkSlot {
             generation,
-            value: make()?,
+            value: make(old)?,
         }));
         // The old slot is leaked, never freed: the parent's threads may still be reading it
         // (in the parent's address space), and dropping its value would touch dead threads' state.

@@ -1,16 +1,23 @@
 //! Counters every stage updates, and the [`Stats`] snapshot with one JSON shape in every language
 //! (DESIGN.md, "Stats"). Counters are atomics; the latency histogram is sharded so threads
 //! recording at once rarely meet on a lock.
+//!
+//! After `fork()` the child keeps the parent's running totals (calls, attempts, errors per host)
+//! but nothing that describes the parent's work in progress or that a parent thread may have
+//! locked at the fork: latency windows, the host table and each host's attempts in flight are
+//! per fork generation (the parent's attempts in flight never finish in the child; counted
+//! there, they would show forever and steer p2c away from their host).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, TryLockError};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::runtime::ForkLocal;
 use crate::shard;
 use crate::sync::{lock, read, write, ForkMutex};
 
@@ -23,8 +30,9 @@ const OTHER_HOSTS: &str = "(other hosts)";
 pub(crate) struct HostStats {
     /// Shared with every response from this host, so reporting it costs no copy.
     pub(crate) url: Arc<str>,
-    /// Sharded: every attempt adds and removes one, from whichever worker runs it.
-    pub(crate) in_flight: shard::Counter,
+    /// Sharded: every attempt adds and removes one, from whichever worker runs it. Per fork
+    /// generation: a forked child starts at 0.
+    pub(crate) in_flight: InFlight,
     pub(crate) attempts: shard::Counter,
     pub(crate) errors: AtomicU64,
     pub(crate) ejections: AtomicU64,
@@ -51,11 +59,36 @@ impl Origin {
     }
 }
 
+/// Attempts in flight at one host, counted per fork generation. The parent's attempts in flight
+/// at a fork never finish in the child (their tasks belong to the parent's runtime), so the child
+/// counts from 0. Costs one generation compare per add over a plain sharded counter.
+#[derive(Debug)]
+pub(crate) struct InFlight(ForkLocal<shard::Counter>);
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight(ForkLocal::new(shard::Counter::default()))
+    }
+
+    /// This fork generation's counter.
+    pub(crate) fn counter(&self) -> &shard::Counter {
+        self.0.get_or_make(shard::Counter::default)
+    }
+
+    pub(crate) fn sum(&self, order: Ordering) -> i64 {
+        self.counter().sum(order)
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.counter().get()
+    }
+}
+
 impl HostStats {
     pub(crate) fn new(url: &str) -> HostStats {
         HostStats {
             url: Arc::from(url),
-            in_flight: shard::Counter::default(),
+            in_flight: InFlight::new(),
             attempts: shard::Counter::default(),
             errors: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
@@ -85,9 +118,63 @@ pub(crate) struct Recorder {
     errors: [AtomicU64; ErrorKind::ALL.len()],
     /// Per fork generation (see `ForkMutex`): a forked child starts with empty ones.
     latency: [ForkMutex<shard::Padded<Histogram<u64>>>; shard::SHARDS],
-    hosts: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
+    /// Per fork generation: a forked child never waits on a lock of the parent's table (a parent
+    /// thread may have held one at the fork); it copies the parent's hosts when it can do so
+    /// without waiting, else starts from `configured`.
+    hosts: ForkLocal<HostTable>,
+    /// The client's `hosts` (the balancer's), set once when the client is built.
+    configured: OnceLock<Vec<Arc<HostStats>>>,
+}
+
+/// The hosts of one fork generation: looked up by URL, listed in `order`.
+#[derive(Debug, Default)]
+struct HostTable {
+    map: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
-    host_order: Mutex<Vec<Arc<HostStats>>>,
+    order: Mutex<Vec<Arc<HostStats>>>,
+}
+
+impl HostTable {
+    fn from_order(order: Vec<Arc<HostStats>>) -> HostTable {
+        let map = order
+            .iter()
+            .map(|h| (h.url.to_string(), h.clone()))
+            .collect();
+        HostTable {
+            map: RwLock::new(map),
+            order: Mutex::new(order),
+        }
+    }
+
+    /// A forked child's table from the parent's, read only through locks that are free (no
+    /// parent thread can release one here): the parent's list if its lock is free, else the
+    /// parent's map (configured hosts first, the rest by URL), else the configured hosts alone.
+    fn inherit(parent: &HostTable, configured: &[Arc<HostStats>]) -> HostTable {
+        let order = match parent.order.try_lock() {
+            Ok(order) => Some(order.clone()),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner().clone()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        let order = order.unwrap_or_else(|| {
+            let mut order = configured.to_vec();
+            let map = match parent.map.try_read() {
+                Ok(map) => Some(map),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            if let Some(map) = map {
+                let mut rest: Vec<_> = map
+                    .values()
+                    .filter(|h| !configured.iter().any(|c| Arc::ptr_eq(c, h)))
+                    .cloned()
+                    .collect();
+                rest.sort_by(|a, b| a.url.cmp(&b.url));
+                order.extend(rest);
+            }
+            order
+        });
+        HostTable::from_order(order)
+    }
 }
 
 /// Every full-URL call looks its host up, so the map hashes with FNV-1a rather than SipHash
@@ -131,21 +218,47 @@ impl Recorder {
             attempts: shard::Counter::default(),
             errors: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: std::array::from_fn(|_| ForkMutex::new(|| shard::Padded(new_histogram()))),
-            hosts: RwLock::new(HashMap::default()),
-            host_order: Mutex::new(Vec::new()),
+            hosts: ForkLocal::new(HostTable::default()),
+            configured: OnceLock::new(),
         }
+    }
+
+    /// This fork generation's host table.
+    fn table(&self) -> &HostTable {
+        self.hosts.get_or_inherit(|parent| {
+            HostTable::inherit(parent, self.configured.get().map_or(&[], Vec::as_slice))
+        })
+    }
+
+    /// The live numbers of the client's `hosts`, in order, listed first in stats. Called once,
+    /// when the client is built (a second call finds the same hosts and changes nothing).
+    /// Configured hosts are tracked one by one however many there are.
+    pub(crate) fn configure<'a>(
+        &self,
+        urls: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<Arc<HostStats>> {
+        let hosts: Vec<_> = urls.into_iter().map(|u| self.insert(u, false)).collect();
+        let _ = self.configured.set(hosts.clone());
+        hosts
     }
 
     /// The live numbers of a host, created on first sight.
     pub(crate) fn host(&self, url: &str) -> Arc<HostStats> {
-        if let Some(h) = read(&self.hosts).get(url) {
+        if let Some(h) = read(&self.table().map).get(url) {
             return h.clone();
         }
-        let mut map = write(&self.hosts);
+        self.insert(url, true)
+    }
+
+    /// `url`'s numbers, added if new (past `MAX_TRACKED_HOSTS`, to the shared "other hosts"
+    /// entry when `capped`).
+    fn insert(&self, url: &str, capped: bool) -> Arc<HostStats> {
+        let table = self.table();
+        let mut map = write(&table.map);
         if let Some(h) = map.get(url) {
             return h.clone();
         }
-        let key = if map.len() >= MAX_TRACKED_HOSTS {
+        let key = if capped && map.len() >= MAX_TRACKED_HOSTS {
             OTHER_HOSTS
         } else {
             url
@@ -155,7 +268,7 @@ impl Recorder {
         }
         let h = Arc::new(HostStats::new(key));
         map.insert(key.to_string(), h.clone());
-        lock(&self.host_order).push(h.clone());
+        lock(&table.order).push(h.clone());
         h
     }
 
@@ -215,7 +328,7 @@ impl Recorder {
 impl Recorder {
     /// Every host's numbers, configured hosts first.
     pub(crate) fn snapshot_hosts(&self) -> Vec<HostSnapshot> {
-        lock(&self.host_order)
+        lock(&self.table().order)
             .iter()
             .map(|h| h.snapshot())
             .collect()
@@ -525,6 +638,89 @@ mod tests {
             .snapshot()
             .to_prometheus()
             .contains("tailrace_errors_total{kind=\"connect\"} 1"));
+    }
+
+    /// Which of the host table's locks a parent thread holds across the fork.
+    #[derive(Clone, Copy, Debug)]
+    enum Held {
+        /// Inside `host()`, adding a host: the map for writing, and the list.
+        Both,
+        /// Inside `host()` before it reaches the list: the map for writing.
+        Map,
+        /// Inside a stats snapshot: the list.
+        Order,
+    }
+
+    /// Fork while another thread holds `held`; the child adds a host, takes a snapshot and
+    /// `_exit`s with 0 if it found what it should. Returns the child's exit status, or `None`
+    /// if it hung.
+    fn fork_while_held(r: &Arc<Recorder>, held: Held) -> Option<i32> {
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let table = r.table();
+                let map = matches!(held, Held::Both | Held::Map).then(|| write(&table.map));
+                let order = matches!(held, Held::Both | Held::Order).then(|| lock(&table.order));
+                held_tx.send(()).unwrap();
+                let _ = release_rx.recv();
+                drop((map, order));
+            })
+        };
+        held_rx.recv().unwrap();
+        // SAFETY: the child only uses the recorder and then `_exit`s.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = std::panic::catch_unwind(|| {
+                r.host("http://new:4");
+                let hosts: Vec<_> = r.snapshot_hosts().into_iter().map(|h| h.url).collect();
+                // The configured hosts first; the full-URL host known before the fork only
+                // when some parent structure could be read without waiting.
+                let expected: &[&str] = match held {
+                    Held::Both => &["http://a:1", "http://b:2", "http://new:4"],
+                    Held::Map | Held::Order => {
+                        &["http://a:1", "http://b:2", "http://full:3", "http://new:4"]
+                    }
+                };
+                hosts == expected && r.host("http://a:1").in_flight.get() == 0
+            });
+            unsafe { libc::_exit(if ok.unwrap_or(false) { 0 } else { 1 }) };
+        }
+        release_tx.send(()).unwrap();
+        holder.join().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut status = 0;
+        loop {
+            // SAFETY: waiting for our own child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+            }
+            if std::time::Instant::now() > deadline {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                unsafe { libc::waitpid(pid, &mut status, 0) };
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_forked_child_never_waits_on_a_host_table_lock_held_at_the_fork() {
+        crate::runtime::handle(); // registers the fork handler that counts generations
+        let r = Arc::new(Recorder::new());
+        let configured = r.configure(["http://a:1", "http://b:2"]);
+        r.host("http://full:3");
+        // An attempt in flight at the fork: the child must not count it.
+        configured[0].in_flight.counter().add(1, Relaxed);
+        for held in [Held::Both, Held::Map, Held::Order] {
+            assert_eq!(fork_while_held(&r, held), Some(0), "{held:?}");
+        }
+        // The parent's table and counts are its own.
+        let hosts: Vec<_> = r.snapshot_hosts().into_iter().map(|h| h.url).collect();
+        assert_eq!(hosts, ["http://a:1", "http://b:2", "http://full:3"]);
+        assert_eq!(configured[0].in_flight.get(), 1);
     }
 
     #[test]

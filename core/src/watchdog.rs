@@ -3,7 +3,9 @@
 //!
 //! A pending call registers its task's waker and deadline once, in one of a few per-thread
 //! shards, and after that polls an atomic flag (and reads the clock only after a sweep has ended
-//! some call). One watcher task per client sleeps until the earliest deadline registered; it
+//! some call). A call with a deadline reads the clock once more, on its first poll and before
+//! anything runs: one whose deadline had passed before it was first polled ends at once, without
+//! sending anything. One watcher task per client sleeps until the earliest deadline registered; it
 //! wakes the calls whose deadline passed and sleeps again. A tokio timer per call cost more than
 //! a microsecond a call (each registers in and leaves the runtime's timer wheel, and clones the
 //! runtime handle every worker shares); a broadcast channel for closing would lock its waiter
@@ -263,13 +265,25 @@ impl<F: Future> Future for Watched<'_, F> {
         if this.dog.is_closed() {
             return Poll::Ready(Ended::Closed);
         }
-        if let (Some((deadline, timeout)), Some(_)) = (*this.deadline, &this.registered) {
-            let sweeps = this.dog.sweeps_that_fired.load(Acquire);
-            if sweeps != *this.sweeps_seen {
-                *this.sweeps_seen = sweeps;
-                if Instant::now() >= deadline {
-                    return Poll::Ready(Ended::TimedOut(timeout));
+        if let Some((deadline, timeout)) = *this.deadline {
+            let passed = match this.registered {
+                // Later polls read the clock only after a sweep has ended some call.
+                Some(_) => {
+                    let sweeps = this.dog.sweeps_that_fired.load(Acquire);
+                    if sweeps == *this.sweeps_seen {
+                        false
+                    } else {
+                        *this.sweeps_seen = sweeps;
+                        Instant::now() >= deadline
+                    }
                 }
+                // The first poll: a call whose deadline passed before it was ever polled (the
+                // runtime was busy, or it was submitted long before it was awaited) must not
+                // send anything. One clock read per call, and only for calls with a deadline.
+                None => Instant::now() >= deadline,
+            };
+            if passed {
+                return Poll::Ready(Ended::TimedOut(timeout));
             }
         }
         if let Poll::Ready(out) = this.call.poll(cx) {
@@ -350,6 +364,31 @@ mod tests {
         let (r, at) = runtime::block_on(late).unwrap().unwrap();
         assert_eq!(r, Ended::TimedOut(Duration::from_millis(400)));
         assert!(at >= Duration::from_millis(400), "{at:?}");
+    }
+
+    #[test]
+    fn a_call_first_polled_after_its_deadline_times_out_without_running() {
+        let dog = Watchdog::new(false);
+        let d = dog.clone();
+        let polled = Arc::new(AtomicBool::new(false));
+        let p = polled.clone();
+        let now = Instant::now();
+        let timeout = Duration::from_millis(5);
+        let passed = now.checked_sub(Duration::from_millis(1)).unwrap_or(now);
+        let out = runtime::block_on(async move {
+            d.watch(Some((passed, timeout)), async move {
+                p.store(true, SeqCst);
+                7
+            })
+            .await
+        })
+        .unwrap();
+        assert_eq!(out, Ended::TimedOut(timeout));
+        assert!(!polled.load(SeqCst), "the call ran after its deadline");
+        assert!(
+            dog.shards.iter().all(|s| lock(s).slots.is_empty()),
+            "nothing registered"
+        );
     }
 
     #[test]

@@ -376,6 +376,56 @@ fn the_delay_adapts_to_the_latency_percentile() {
     assert_eq!(r.attempts(), 2);
 }
 
+/// Calls whose attempts are still waiting on a slow answer when the call's `timeout_ms` drops
+/// them, then fast answers: the adaptive delay must reflect the slow attempts (as lower bounds),
+/// not just the answers that came back. `request` makes the calls (GET races, POST runs alone).
+fn attempts_dropped_at_the_call_timeout_pull_the_delay_up(request: fn(&'static str) -> Request) {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_secs(10))
+        .hedge_percentile(50.0)
+        .timeout(Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // All submitted at once, before any sample exists: each call's only attempt (the fixed 10 s
+    // delay sends no hedge) is dropped with its call at 250 ms, the answer 5 s away.
+    let slow: Vec<_> = (0..150)
+        .map(|_| c.send(request("/slow?delay_ms=5000")))
+        .collect();
+    for call in slow {
+        assert_eq!(rt.block_on(call).unwrap_err().kind(), ErrorKind::Timeout);
+    }
+    // 100 fast answers, one after another on a pooled connection: counted alone they would put
+    // the p50 near zero.
+    for _ in 0..100 {
+        assert_eq!(c.send_blocking(request("/fast")).unwrap().status(), 200);
+    }
+    // The estimate is refreshed at most every 10 ms.
+    std::thread::sleep(Duration::from_millis(20));
+    let delay = c.stats().hedge_delay_us;
+    assert!(
+        (125_000..10_000_000).contains(&delay),
+        "p50 of 150 attempts cut at 250 ms and 100 fast answers, got {delay} µs"
+    );
+}
+
+#[test]
+fn attempts_of_calls_that_timed_out_count_in_the_adaptive_delay() {
+    attempts_dropped_at_the_call_timeout_pull_the_delay_up(Request::get);
+}
+
+#[test]
+fn an_unhedged_attempt_of_a_call_that_timed_out_counts_in_the_adaptive_delay() {
+    // POST is not idempotent: one attempt per call, outside any race.
+    attempts_dropped_at_the_call_timeout_pull_the_delay_up(Request::post);
+}
+
 #[test]
 fn a_failing_host_is_ejected_then_tried_again() {
     let refused = refused_url();

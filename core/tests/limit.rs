@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tailrace::{Client, ErrorKind, Request, Response, Result, Sent};
+use tailrace::{Client, ErrorKind, Request, Response, Result, Sent, TimeoutKind};
 use tailrace_testbed::{Config as TestbedConfig, Stats, Testbed};
 
 fn testbed() -> Testbed {
@@ -116,6 +116,33 @@ fn cancelling_a_queued_call_while_the_limiter_is_full_gives_the_slot_back() {
     let s = c.stats();
     assert_eq!(s.rejected_queue_full, 1);
     assert_eq!(s.errors["cancelled"], 2);
+}
+
+#[test]
+fn a_call_timeout_while_waiting_for_a_slot_says_nothing_was_sent() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .max_count(1)
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let running = c.send(Request::get("/l?delay_ms=5000").timeout(Duration::from_secs(30)));
+    tb.wait_until(Duration::from_secs(5), |s| s.in_flight == 1)
+        .expect("the first call holds the slot");
+    // Queued behind it, this call's own timeout_ms passes before it gets a slot: nothing sent,
+    // so a retry cannot duplicate work.
+    let err = wait(c.send(Request::post("/l?never=1"))).unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Call), "{err}");
+    assert_eq!(err.sent_anything(), Sent::No);
+    drop(running);
+    wait_for(|| c.stats().in_flight == 0);
+    // A call that was at the server when its timeout_ms passed may have been processed.
+    let err = wait(c.send(Request::get("/l?delay_ms=5000"))).unwrap_err();
+    assert_eq!(err.timeout_kind(), Some(TimeoutKind::Call), "{err}");
+    assert_eq!(err.sent_anything(), Sent::Maybe);
+    let log = settled(&tb);
+    assert_eq!(log.requests, 2, "the queued call never reached the backend");
 }
 
 #[test]

@@ -139,6 +139,21 @@ fn attempt_and_call_timeouts_are_named() {
         .unwrap_err();
     assert_eq!(e.timeout_kind(), Some(TimeoutKind::Attempt), "{e}");
 
+    // Below 20 ms the attempt timeout runs on tailrace's precise timer, not tokio's: it still
+    // ends a slow attempt, never early.
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .attempt_timeout(Duration::from_millis(5))
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let e = c
+        .send_blocking(Request::get("/slow?delay_ms=2000"))
+        .unwrap_err();
+    assert_eq!(e.timeout_kind(), Some(TimeoutKind::Attempt), "{e}");
+    assert!(t.elapsed() >= Duration::from_millis(5));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+
     let c = Client::builder()
         .hosts([tb.url()])
         .timeout(Duration::from_millis(50))
@@ -360,14 +375,13 @@ fn close_fails_pending_calls_and_refuses_new_ones() {
         .enable_all()
         .build()
         .unwrap();
-    assert_eq!(
-        rt.block_on(pending).unwrap_err().kind(),
-        ErrorKind::ClientClosed
-    );
-    assert_eq!(
-        c.send_blocking(Request::get("/")).unwrap_err().kind(),
-        ErrorKind::ClientClosed
-    );
+    let e = rt.block_on(pending).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ClientClosed);
+    // It was at the server when the client closed.
+    assert_eq!(e.sent_anything(), Sent::Maybe);
+    let e = c.send_blocking(Request::get("/")).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ClientClosed);
+    assert_eq!(e.sent_anything(), Sent::No);
     assert!(c.is_closed());
 }
 

@@ -78,7 +78,8 @@ class Options(TypedDict, total=False):
     hedge_percentile: Optional[float]
     """Adapt the hedge delay to this percentile of recent latency, e.g. 95. Default 0 (off)."""
     hedge_max_extra_load: Optional[float]
-    """Extra attempts ÷ calls allowed over a sliding window, e.g. 0.05. Default: no budget."""
+    """Extra attempts ÷ calls allowed over a sliding window, e.g. 0.05. A floor of 3 hedges a second
+    always applies (``concurrent_calls=1`` for none). Default: no budget."""
     retry_on_status: Union[Sequence[Union[int, str]], str, None]
     """Statuses that count as a failed attempt: codes and classes, e.g. ``[502, 503]`` or ``"5xx"``
     (default). 4xx is an answer, not a failure."""

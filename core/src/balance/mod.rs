@@ -34,11 +34,7 @@ pub(crate) struct Balancer {
 
 impl Balancer {
     pub(crate) fn new(config: &Config, recorder: &Recorder) -> Balancer {
-        let hosts: Vec<_> = config
-            .hosts
-            .iter()
-            .map(|h| recorder.host(h.as_str()))
-            .collect();
+        let hosts = recorder.configure(config.hosts.iter().map(|h| h.as_str()));
         Balancer {
             ejector: Ejector::new(hosts.len(), config.eject_after, config.eject),
             hosts,
@@ -139,7 +135,7 @@ mod tests {
     #[test]
     fn p2c_prefers_fewer_in_flight() {
         let b = balancer(2, "p2c");
-        b.host(0).in_flight.add(10, Relaxed);
+        b.host(0).in_flight.counter().add(10, Relaxed);
         for _ in 0..20 {
             assert_eq!(b.pick(&[]), Some(1));
         }

@@ -66,6 +66,41 @@ impl Latency {
     }
 }
 
+/// Times one attempt for [`Latency`]. [`Stopwatch::finish`] records the attempt's time (when
+/// its outcome says something about latency); dropped unfinished — its call was dropped while it
+/// ran — it records the time the attempt had run, a lower bound.
+pub(crate) struct Stopwatch<'a> {
+    latency: &'a Latency,
+    started: Instant,
+    finished: bool,
+}
+
+impl<'a> Stopwatch<'a> {
+    pub(crate) fn start(latency: &'a Latency) -> Stopwatch<'a> {
+        Stopwatch {
+            latency,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    /// The attempt ended; record its time if `record`.
+    pub(crate) fn finish(mut self, record: bool) {
+        self.finished = true;
+        if record {
+            self.latency.record(self.started.elapsed());
+        }
+    }
+}
+
+impl Drop for Stopwatch<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.latency.record(self.started.elapsed());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +130,25 @@ mod tests {
         }
         std::thread::sleep(REFRESH);
         assert!(l.estimate().unwrap() >= Duration::from_millis(49));
+    }
+
+    #[test]
+    fn a_stopwatch_dropped_unfinished_records_a_lower_bound() {
+        let l = Latency::new(50.0);
+        // Finished attempts whose outcome says nothing about latency (connection errors).
+        for _ in 0..MIN_SAMPLES {
+            Stopwatch::start(&l).finish(false);
+        }
+        std::thread::sleep(REFRESH);
+        assert_eq!(l.estimate(), None, "nothing recorded");
+        // Attempts dropped unfinished after 40 ms: their calls were dropped.
+        for _ in 0..MIN_SAMPLES {
+            let mut w = Stopwatch::start(&l);
+            w.started -= Duration::from_millis(40);
+            drop(w);
+        }
+        std::thread::sleep(REFRESH);
+        let e = l.estimate().expect("every dropped attempt counted");
+        assert!(e >= Duration::from_millis(40), "{e:?}");
     }
 }

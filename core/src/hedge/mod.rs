@@ -5,7 +5,9 @@
 //! - `hedge_delay_ms` 0 starts all attempts at once (KrakenD's `concurrent_calls`). With a delay,
 //!   attempt i+1 starts when no attempt has succeeded after the delay, or at once when an attempt
 //!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency
-//!   (raised when the budget could not pay for hedging at it: see [`delay`]).
+//!   (raised when the budget could not pay for hedging at it: see [`delay`]). An attempt
+//!   cancelled unfinished — a loser, or any attempt of a call dropped whole by its `timeout_ms`,
+//!   its caller or its client's close — counts its time so far as a lower bound.
 //! - Success is an answer whose status is not in the failure set (`retry_on_status`, default
 //!   5xx); connection errors and timeouts are failures; 4xx is an answer and wins.
 //! - `hedge_max_extra_load` caps extra attempts ÷ calls; past it no hedge is sent, and attempts
@@ -44,6 +46,7 @@ use crate::transport::{Answer, Transport};
 
 use budget::Budget;
 use delay::Delay;
+use latency::Stopwatch;
 use policy::Policy;
 use race::{Event, Race};
 
@@ -112,7 +115,9 @@ impl Hedger {
         max: u32,
     ) -> Result<Response> {
         self.budget.record_call();
-        let mut race = Race::default();
+        // Attempts still running when the race is dropped (a winner cancels them, or the whole
+        // call is dropped) count their time so far as lower bounds.
+        let mut race = Race::new(self.delay.latency());
         let mut causes: Vec<AttemptError> = Vec::new();
         // The outcome of the only attempt, returned as is when no hedge was ever sent.
         let mut only_outcome: Option<(Arc<HostStats>, Result<Answer>)> = None;
@@ -147,11 +152,7 @@ impl Hedger {
                     if !failed {
                         // The winner. Cancel the losers (dropping them closes their
                         // connections or resets their streams) and count their time so far.
-                        for lower_bound in race.cancel_all() {
-                            if let Some(l) = self.delay.latency() {
-                                l.record(lower_bound);
-                            }
-                        }
+                        race.cancel_all();
                         if done.index > 0 {
                             self.hedges_won.fetch_add(1, Relaxed);
                         }
@@ -201,13 +202,13 @@ impl Hedger {
         let req = env
             .transport
             .start(call.take_http_request(&host, numbered)?);
-        // The clock is read only when an adaptive delay wants the attempt's latency.
-        let latency = self.delay.latency().map(|l| (l, std::time::Instant::now()));
+        // The clock is read only when an adaptive delay wants the attempt's latency. Dropped
+        // unfinished (the call was dropped while the attempt ran), the stopwatch records the
+        // time the attempt had run, a lower bound.
+        let stopwatch = self.delay.latency().map(Stopwatch::start);
         let result = attempt::run(env, req, &host).await;
-        if let Some((l, started)) = latency {
-            if result.is_ok() || is_timeout(&result) {
-                l.record(started.elapsed());
-            }
+        if let Some(w) = stopwatch {
+            w.finish(result.is_ok() || is_timeout(&result));
         }
         if let Some(i) = host_index {
             let failed = match &result {

@@ -2,12 +2,18 @@
 //! hand back the first attempt to finish (or the timer). Dropping the race cancels every attempt
 //! still in it, which is how losers are cancelled: for HTTP/1 their connection closes, for HTTP/2
 //! their stream is reset, and their limiter slots are released.
+//!
+//! Every attempt cancelled unfinished — a loser, or any attempt of a call dropped whole (its
+//! `timeout_ms` passed, its caller cancelled, its client closed) — counts its time so far as a
+//! lower bound of its latency for the adaptive delay. Leaving out the attempts of calls that
+//! timed out would bias the estimate toward fast answers exactly when the backend is slow.
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::latency::Latency;
 use super::timer::Sleep;
 use crate::error::Result;
 use crate::limit::Permit;
@@ -40,13 +46,22 @@ pub(super) enum Event<'a> {
 }
 
 /// The attempts of one call in flight, plus the timer for the next one.
-#[derive(Default)]
 pub(super) struct Race<'a> {
     running: Vec<Running<'a>>,
     timer: Option<Sleep>,
+    /// Where cancelled attempts' lower bounds go, when the delay adapts.
+    latency: Option<&'a Latency>,
 }
 
 impl<'a> Race<'a> {
+    pub(super) fn new(latency: Option<&'a Latency>) -> Race<'a> {
+        Race {
+            running: Vec::new(),
+            timer: None,
+            latency,
+        }
+    }
+
     pub(super) fn start(
         &mut self,
         index: u32,
@@ -99,13 +114,26 @@ impl<'a> Race<'a> {
         .await
     }
 
-    /// Cancel every attempt still in flight; returns how long each had run (lower bounds of
-    /// their latency).
-    pub(super) fn cancel_all(&mut self) -> Vec<Duration> {
-        let now = Instant::now();
-        self.running
-            .drain(..)
-            .map(|r| now.duration_since(r.started))
-            .collect()
+    /// Cancel every attempt still in flight, recording how long each had run (a lower bound of
+    /// its latency) when the delay adapts.
+    pub(super) fn cancel_all(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        if let Some(latency) = self.latency {
+            let now = Instant::now();
+            for r in &self.running {
+                latency.record(now.duration_since(r.started));
+            }
+        }
+        self.running.clear();
+    }
+}
+
+impl Drop for Race<'_> {
+    /// A race dropped with attempts in flight (its call was dropped, or ended early with an
+    /// error) cancels them as a winner would.
+    fn drop(&mut self) {
+        self.cancel_all();
     }
 }

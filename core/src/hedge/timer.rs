@@ -211,6 +211,9 @@ impl Drop for Sleep {
     fn drop(&mut self) {
         if let Sleep::Precise { entry: Some(e), .. } = self {
             e.cancelled.store(true, Ordering::Release);
+            // The entry stays in the timer's heap until its time; its waker (which keeps the
+            // task alive) goes now.
+            lock(&e.waker).take();
         }
     }
 }

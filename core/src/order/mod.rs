@@ -257,6 +257,11 @@ impl Ticket {
         }
     }
 
+    /// Whether the call has started: a call that ends before cannot have sent anything.
+    pub(crate) fn has_started(&self) -> bool {
+        self.started
+    }
+
     /// The call has started (it holds its limiter slot). For a flush, calls submitted after it
     /// may now start beside it.
     pub(crate) fn started(&mut self) {
