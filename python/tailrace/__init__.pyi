@@ -269,9 +269,11 @@ class AsyncClient:
     The coroutine methods submit their call when they first run (``asyncio.gather`` and
     ``create_task`` start them in the order given); :meth:`submit` submits on the line that calls
     it. Cancelling the awaiting task cancels the call inside the runtime: its limiter slot and its
-    turn in its order key are released at once. So does closing the event loop (or dropping it)
-    while calls submitted from it are still pending, e.g. a :meth:`submit` future nobody awaited. Any event loop that supports ``add_reader``
-    (the default loop on Unix, uvloop) works; one client may serve several loops.
+    turn in its order key are released at once. So does closing the event loop while calls
+    submitted from it are still pending, e.g. a :meth:`submit` future nobody awaited (or dropping
+    an asyncio loop unclosed; uvloop never frees an unclosed loop, so close it). Any event loop
+    that supports ``add_reader`` works (the default loop on Unix, and uvloop: both are tested);
+    one client may serve several loops.
     """
 
     def __init__(self, **options: Unpack[Options]) -> None: ...

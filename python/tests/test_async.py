@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 import time
 import warnings
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, Iterator, TypeVar
 
 import pytest
 
@@ -15,9 +16,32 @@ from conftest import Testbed
 
 T = TypeVar("T")
 
+# Every test here runs on asyncio's own loop and on uvloop (libuv), the loop many services use:
+# the bridge relies only on what both provide (add_reader, call_soon, futures' done callbacks).
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"asyncio": asyncio.new_event_loop}
+if sys.platform != "win32":  # uvloop is in the test extras wherever it exists
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+
+_loop_factory: Callable[[], asyncio.AbstractEventLoop] = asyncio.new_event_loop
+
+
+@pytest.fixture(autouse=True, params=list(LOOPS))
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    global _loop_factory
+    _loop_factory = LOOPS[request.param]
+    yield request.param
+    _loop_factory = asyncio.new_event_loop
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    return _loop_factory()
+
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=_loop_factory) as runner:
+        return runner.run(coro)
 
 
 def test_every_verb_and_argument_awaited(testbed: Testbed) -> None:
@@ -145,9 +169,17 @@ def test_calls_pending_when_their_loop_closes_are_cancelled(testbed: Testbed) ->
     ac.close()
 
 
-def test_calls_pending_on_a_loop_dropped_without_closing_are_cancelled(testbed: Testbed) -> None:
+def test_calls_pending_on_a_loop_dropped_without_closing_are_cancelled(
+    testbed: Testbed, event_loop_kind: str
+) -> None:
+    if event_loop_kind == "uvloop":
+        # uvloop never frees a loop that was not closed while a reader is registered on it (its
+        # libuv handle keeps the reader's callback, and so the loop, alive): such a loop's calls
+        # run to their end like the rest of it. Closing it (asyncio.run and uvloop.run do)
+        # cancels them: the test above.
+        pytest.skip("uvloop keeps an unclosed loop with readers alive forever")
     ac = tailrace.AsyncClient(hosts=[testbed.url])
-    loop = asyncio.new_event_loop()
+    loop = new_loop()
     loop.run_until_complete(_start_slow_call(ac, testbed))
     loop.run_until_complete(loop.shutdown_default_executor())
     with warnings.catch_warnings():

@@ -4,7 +4,7 @@
 #     16, N calls each: tailrace plain; tower::hedge at p95 (loadgen --client tower-hedge);
 #     tailrace adaptive (p95, 5% budget); tailrace adaptive capped at the extra load tower used,
 #     so the p99.9 comparison is at no more extra load than tower's; each over several
-#     interleaved rounds, compared by medians.
+#     interleaved rounds, compared by medians (the last at no more measured extra load than tower).
 #  2. errors: 10% of answers 503; plain vs 3 copies at once (KrakenD) — failed calls.
 #  3. overhead: the fast testbed; concurrent_calls=1 vs concurrent_calls=2 with a delay that never
 #     fires — client CPU per call, the hedger's cost when it does not hedge.
@@ -36,13 +36,16 @@ for r in $(seq "$TAIL_ROUNDS"); do
   lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-tower --client tower-hedge
   lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive \
     "${adaptive[@]}" --set hedge_max_extra_load=0.05
-  # Capped at the extra load tower used in this round.
-  tower_extra=$(python3 -c "
+  # At the extra load tower used in this round. tailrace keeps 10% of a budget b as headroom for
+  # bursts (it hedges past the 100·(1 − 0.9·b) percentile, core/src/hedge/delay.rs), so a budget
+  # of tower's extra ÷ 0.9 makes it hedge as often as tower did; the extra it really used is
+  # measured and must not exceed tower's (checked below).
+  budget_at_tower_load=$(python3 -c "
 import json,sys
 r=[json.loads(l) for l in open('$out') if '\"tail-tower\"' in l][-1]
-print(max(0.001, round(r['attempts']/r['requests']-1, 4)))")
+print(max(0.001, round((r['attempts']/r['requests']-1) / 0.9, 4)))")
   lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive-at-tower-load \
-    "${adaptive[@]}" --set hedge_max_extra_load="$tower_extra"
+    "${adaptive[@]}" --set hedge_max_extra_load="$budget_at_tower_load"
 done
 
 echo "--- 2. errors (10% 503), concurrency 16, $N calls"
@@ -80,10 +83,11 @@ p999 = lambda v: med(v, "p999_us")
 print(f"   plain p99.9 / adaptive p99.9          = {p999('tail-plain') / p999('tail-adaptive'):.1f}"
       "   (target >= 10)")
 print(f"   adaptive extra attempts               = {med_extra('tail-adaptive'):.2f} %   (target <= 5)")
+at_load, tower_load = med_extra('tail-adaptive-at-tower-load'), med_extra('tail-tower')
 print(f"   adaptive@tower-load p99.9 / tower p99.9 = "
       f"{p999('tail-adaptive-at-tower-load') / p999('tail-tower'):.2f}"
-      f"   at {med_extra('tail-adaptive-at-tower-load'):.2f} % vs tower's "
-      f"{med_extra('tail-tower'):.2f} % extra   (target <= 1.0)")
+      f"   at {at_load:.2f} % vs tower's {tower_load:.2f} % extra   (target <= 1.0"
+      f"{'' if at_load <= tower_load else '; NOT at no more load than tower'})")
 print("   per round p99.9 ms, tower vs adaptive@tower-load: " + ", ".join(
     f"{t['p999_us'] / 1000:.1f}/{a['p999_us'] / 1000:.1f}"
     for t, a in zip(rows["tail-tower"], rows["tail-adaptive-at-tower-load"])))
