@@ -14,7 +14,8 @@
  *   any number of threads at once. Callbacks run on runtime threads and must not block.
  * - fork(): a child may keep using the parent's clients and queues; it gets a runtime, connections
  *   and queue notify fds of its own. Calls pending in the parent at the fork stay in the parent.
- * - Link: pkg-config --cflags --libs tailrace (shared), or --static for libtailrace.a.
+ * - Link: pkg-config --cflags --libs tailrace (shared: add -Wl,-rpath,<libdir> unless the library
+ *   is on the loader's path), or pkg-config --cflags --libs tailrace-static (libtailrace.a).
  */
 
 #ifndef TAILRACE_H
@@ -340,8 +341,8 @@ extern "C" {
  * Ownership: on success `*client_out` is a new client; free it with `tailrace_client_free`.
  * Threads: any.
  *
- * Returns `TAILRACE_OK`, `TAILRACE_E_INVALID_OPTION` (the message names the option),
- * `TAILRACE_E_TLS` (`ca_file` unreadable), `TAILRACE_E_NULL_ARGUMENT`.
+ * Returns `TAILRACE_OK`, `TAILRACE_E_INVALID_OPTION` (the message names the option; also a
+ * `ca_file` that is missing or holds no PEM certificate), `TAILRACE_E_NULL_ARGUMENT`.
  */
 enum tailrace_result tailrace_client_new(const struct tailrace_config *config,
                                          struct tailrace_client **client_out);

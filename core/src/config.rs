@@ -284,7 +284,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "max_count",
         default: "0",
-        doc: "calls in flight per limit key at most (0 = unlimited)",
+        doc: "attempts in flight per limit key at most (a call's first attempt, and each hedge; \
+              0 = unlimited)",
         set: |c, v| {
             c.max_count = Some(parse_u32(v)?).filter(|n| *n > 0);
             Ok(())

@@ -34,7 +34,8 @@ pub struct Request {
 impl Request {
     /// A request with this method (e.g. `"GET"`) to a full URL (`http://host/path`) or to a path
     /// (`/path`) joined to one of the client's `hosts`; see [`RequestTarget`] for what may be
-    /// passed.
+    /// passed. The method is upper-cased, as httpx and requests do, in every language: `"get"`
+    /// is sent (and hedged) as GET.
     pub fn new(method: &str, target: impl Into<RequestTarget>) -> Request {
         let mut req = Request {
             method: Method::GET,
@@ -48,7 +49,15 @@ impl Request {
             limit_key: None,
             error: None,
         };
-        match Method::from_bytes(method.as_bytes()) {
+        // Standard methods are upper case already: no allocation for them.
+        let upper;
+        let token = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+            upper = method.to_ascii_uppercase();
+            upper.as_str()
+        } else {
+            method
+        };
+        match Method::from_bytes(token.as_bytes()) {
             Ok(m) => req.method = m,
             Err(_) => {
                 req.error = Some(Error::invalid_request(format!(
@@ -230,8 +239,16 @@ mod tests {
     }
 
     #[test]
+    fn methods_are_upper_cased() {
+        assert_eq!(Request::new("get", "/").method(), Method::GET);
+        assert_eq!(Request::new("Delete", "/").method(), Method::DELETE);
+        assert_eq!(Request::new("purge", "/").method().as_str(), "PURGE");
+    }
+
+    #[test]
     fn bad_method_and_header_name() {
-        assert!(Request::new("GE T", "/").error.is_some());
+        let e = Request::new("ge t", "/").error.unwrap();
+        assert!(e.to_string().contains("`ge t`"), "{e}");
         assert!(Request::get("/").header("a b", "c").error.is_some());
     }
 

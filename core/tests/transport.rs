@@ -91,6 +91,19 @@ fn untrusted_certificate_fails_with_a_tls_error() {
 }
 
 #[test]
+fn https_to_a_plain_http_server_says_so() {
+    let tb = testbed(); // plain HTTP
+    let url = tb.url().replace("http://", "https://");
+    let c = Client::builder().build().unwrap();
+    let e = c
+        .send_blocking(Request::get(format!("{url}/")))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert_eq!(e.sent_anything(), Sent::No);
+    assert!(e.to_string().contains("use an http:// URL"), "{e}");
+}
+
+#[test]
 fn connection_refused_is_a_connect_error() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

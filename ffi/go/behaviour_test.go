@@ -388,4 +388,9 @@ func TestIdempotentDecidesWhatMayHedge(t *testing.T) {
 	if resp.Attempts != 1 {
 		t.Fatalf("GET marked not idempotent: %d attempts", resp.Attempts)
 	}
+	// A lower-case method is upper-cased (as in every language): "get" is a GET, so hedged.
+	resp = mustDo(t, c, Request{Method: "get", URL: "/get"})
+	if resp.Attempts != 2 || resp.Host != fast.URL {
+		t.Fatalf(`method "get": %d attempts from %s; want 2, fast host`, resp.Attempts, resp.Host)
+	}
 }

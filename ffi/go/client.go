@@ -198,8 +198,12 @@ func (c *Client) dispatch() {
 
 // Close closes the client: calls still in flight end with an error matching ErrClosed, later
 // calls fail with it at once, and the client's C memory and goroutine are released. It returns
-// once every call's outcome has been delivered. Calling it again does nothing.
+// once every call's outcome has been delivered. Calling it again, or on a nil *Client, does
+// nothing.
 func (c *Client) Close() error {
+	if c == nil { // NewClient failed: nothing to close
+		return nil
+	}
 	c.closeOnce.Do(func() {
 		c.submitMu.Lock()
 		c.closed = true

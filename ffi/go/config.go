@@ -45,7 +45,8 @@ type Config struct {
 	// Eject is how long an ejected host is left out (eject_ms, default 10 s).
 	Eject time.Duration
 
-	// MaxCount is the most calls in flight per limit key (default 0: unlimited).
+	// MaxCount is the most attempts in flight per limit key: a call's first attempt and each
+	// hedge take a slot (default 0: unlimited).
 	MaxCount int
 	// MaxQueue is the most calls waiting for a slot per limit key (default: unlimited; -1: none,
 	// reject at once when every slot is busy). Needs MaxCount.

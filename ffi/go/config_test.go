@@ -206,6 +206,10 @@ func TestBadOptionsAreRejectedNamingTheOption(t *testing.T) {
 		if !errors.Is(err, ErrInvalidOption) || !strings.Contains(err.Error(), tc.mention) {
 			t.Errorf("NewClient(%+v) = %v; want ErrInvalidOption naming %s", tc.cfg, err, tc.mention)
 		}
+		// The usual `defer c.Close()` right after NewClient must not crash on its nil client.
+		if c != nil || c.Close() != nil {
+			t.Errorf("NewClient(%+v) failed but returned a client, or Close on nil failed", tc.cfg)
+		}
 	}
 }
 

@@ -12,11 +12,11 @@ type Stats struct {
 	HedgeDelayUS        uint64            `json:"hedge_delay_us"`         // current hedge delay, µs
 	Errors              map[string]uint64 `json:"errors"`                 // failed calls by kind (Code.String())
 	LatencyUS           LatencyStats      `json:"latency_us"`             // call latency, µs
-	InFlight            uint64            `json:"in_flight"`              // calls in flight
+	InFlight            uint64            `json:"in_flight"`              // attempts holding a limiter slot
 	Queued              uint64            `json:"queued"`                 // calls waiting in the limiter's queue
 	RejectedQueueFull   uint64            `json:"rejected_queue_full"`    // ErrLimitQueueFull so far
 	LimitTimeouts       uint64            `json:"limit_timeouts"`         // ErrLimitTimeout so far
-	MaxInFlight         uint64            `json:"max_in_flight"`          // most calls in flight at once
+	MaxInFlight         uint64            `json:"max_in_flight"`          // most attempts holding a slot at once
 	WaitingForOrder     uint64            `json:"waiting_for_order"`      // calls held by an order key or flush
 	FlushWaits          uint64            `json:"flush_waits"`            // flush calls that had to wait
 	UtilizationPercent  float64           `json:"utilization_percent"`    // in flight ÷ MaxCount, last second

@@ -92,8 +92,8 @@ impl Shared {
 /// Ownership: on success `*client_out` is a new client; free it with `tailrace_client_free`.
 /// Threads: any.
 ///
-/// Returns `TAILRACE_OK`, `TAILRACE_E_INVALID_OPTION` (the message names the option),
-/// `TAILRACE_E_TLS` (`ca_file` unreadable), `TAILRACE_E_NULL_ARGUMENT`.
+/// Returns `TAILRACE_OK`, `TAILRACE_E_INVALID_OPTION` (the message names the option; also a
+/// `ca_file` that is missing or holds no PEM certificate), `TAILRACE_E_NULL_ARGUMENT`.
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_client_new(
     config: *const tailrace_config,

@@ -2,7 +2,7 @@
 
 - Hedged calls: an idempotent call is sent up to ``concurrent_calls`` times across ``hosts``; the
   first success wins and the other attempts are cancelled at once.
-- Limits: at most ``max_count`` calls in flight per limit key, ``max_queue`` more waiting FIFO for
+- Limits: at most ``max_count`` attempts in flight per limit key (a hedge takes a slot too), ``max_queue`` more waiting FIFO for
   at most ``queue_timeout_ms``; the rest fail at once with :class:`LimitQueueFull`.
 - Ordering: calls with the same ``order_key`` run one at a time in submission order; a ``flush``
   call starts only after every earlier call has completed; everything else runs concurrently.
@@ -90,7 +90,8 @@ class Options(TypedDict, total=False):
     eject_ms: Optional[int]
     """How long an ejected host is left out, in ms. Default 10000."""
     max_count: Optional[int]
-    """Calls in flight per limit key at most. Default 0 (unlimited)."""
+    """Attempts in flight per limit key at most (a call's first attempt and each hedge take a
+    slot). Default 0 (unlimited)."""
     max_queue: Optional[int]
     """Calls waiting for a slot per limit key at most (0 = reject at once). Default: unlimited.
     Needs ``max_count``."""

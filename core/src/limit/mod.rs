@@ -261,8 +261,8 @@ fn queue_full(key: &Key, b: &Bounds) -> Error {
     Error::new(
         ErrorKind::LimitQueueFull,
         format!(
-            "limit key {key}: {} calls in flight and {} waiting already (max_count, max_queue); \
-             nothing was sent",
+            "limit key {key}: {} attempts in flight and {} calls waiting already \
+             (max_count, max_queue); nothing was sent",
             b.max_count,
             b.max_queue.unwrap_or(0)
         ),

@@ -96,7 +96,14 @@ fn classify(err: &hyper_util::client::legacy::Error, host: &str) -> Error {
             connect_timeout = Some(t.0);
         }
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
-            tls = Some(r.to_string());
+            let hint = match r {
+                // The first bytes back were not a TLS record: most often an http:// server.
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                    " (is the server speaking plain HTTP? then use an http:// URL)"
+                }
+                _ => "",
+            };
+            tls = Some(format!("{r}{hint}"));
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             if io.kind() != std::io::ErrorKind::Other {
