@@ -101,7 +101,7 @@ impl Default for Config {
             concurrent_calls: 1,
             hedge_delay: Duration::ZERO,
             hedge_percentile: 0.0,
-            hedge_max_extra_load: None,
+            hedge_max_extra_load: Some(1.0),
             retry_on_status: Vec::new(),
             attempt_header: true,
             eject_after: 0,
@@ -208,10 +208,11 @@ pub static OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         name: "hedge_max_extra_load",
-        default: "",
+        default: "1",
         doc: "extra attempts / calls allowed over a sliding window, e.g. 0.05; a floor of 3 hedges a \
-              second always applies, so low traffic still hedges (concurrent_calls=1 for none); \
-              empty = no budget",
+              second always applies, so low traffic still hedges (concurrent_calls=1 for none). \
+              The default 1 lets every call send one extra attempt; empty = no budget (KrakenD's \
+              concurrent_calls: every call gets every copy)",
         set: |c, v| {
             c.hedge_max_extra_load = if v.trim().is_empty() {
                 None

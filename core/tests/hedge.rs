@@ -186,6 +186,9 @@ fn only_idempotent_calls_are_hedged() {
     let c = Client::builder()
         .hosts([tb.url()])
         .concurrent_calls(3)
+        // No budget: every idempotent call here sends all 3 (the default budget of 1 extra
+        // attempt per call would stop some of them; budgets are tested on their own).
+        .set("hedge_max_extra_load", "")
         .build()
         .unwrap();
     assert_eq!(
@@ -344,6 +347,51 @@ fn the_budget_caps_extra_load_with_a_small_floor() {
 }
 
 #[test]
+fn the_default_budget_is_one_extra_attempt_per_call_and_empty_means_none() {
+    let tb = testbed("fixed:0");
+    // 3 copies wanted per call; by default (DESIGN.md: 1.0) extra attempts stay within calls.
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(3)
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    for _ in 0..200 {
+        c.send_blocking(Request::get("/d?delay_ms=1")).unwrap();
+    }
+    let floor = 3 * (t.elapsed().as_secs_f64().ceil() as u64 + 1);
+    let s = c.stats();
+    assert!(
+        s.hedges_sent <= 200.max(floor),
+        "default budget exceeded: {} hedges for 200 calls",
+        s.hedges_sent
+    );
+    assert!(s.hedges_skipped_budget > 0, "nothing was held back");
+    assert!(
+        s.hedges_sent >= 100,
+        "{} hedges: the budget is not 1",
+        s.hedges_sent
+    );
+
+    // No budget (KrakenD's concurrent_calls): every call sends all 3.
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(3)
+        .set("hedge_max_extra_load", "")
+        .build()
+        .unwrap();
+    for _ in 0..50 {
+        assert_eq!(
+            c.send_blocking(Request::get("/d?delay_ms=1"))
+                .unwrap()
+                .attempts(),
+            3
+        );
+    }
+    assert_eq!(c.stats().hedges_skipped_budget, 0);
+}
+
+#[test]
 fn the_delay_adapts_to_the_latency_percentile() {
     let tb = testbed("fixed:5000");
     let c = Client::builder()
@@ -469,11 +517,13 @@ fn a_failing_host_is_ejected_then_tried_again() {
 
 #[test]
 fn hedging_cuts_the_tail_of_a_long_tail_server() {
-    // 20% of answers take 300 ms; 2 copies at once make a slow answer rare.
+    // 20% of answers take 300 ms; 3 copies at once (KrakenD's: no budget) make a slow answer
+    // rare.
     let tb = testbed("tail:0.2:0:300000");
     let c = Client::builder()
         .hosts([tb.url()])
         .concurrent_calls(3)
+        .set("hedge_max_extra_load", "")
         .build()
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()

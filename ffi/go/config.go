@@ -30,9 +30,9 @@ type Config struct {
 	HedgeDelay time.Duration
 	// HedgePercentile adapts the hedge delay to this percentile of recent latency, e.g. 95.
 	HedgePercentile float64
-	// HedgeMaxExtraLoad caps extra attempts as a fraction of calls, e.g. 0.05 (default: no cap;
-	// -1: hedge_max_extra_load 0, no extra load beyond the budget's small floor of hedges per
-	// second).
+	// HedgeMaxExtraLoad caps extra attempts as a fraction of calls, e.g. 0.05 (default 1: one
+	// extra attempt per call; -1: hedge_max_extra_load 0, no extra load beyond the budget's small
+	// floor of hedges per second; cfg.Set("hedge_max_extra_load", "") for no cap, as KrakenD).
 	HedgeMaxExtraLoad float64
 	// RetryOnStatus is the statuses that count as a failed attempt, e.g. "502,503,504"
 	// (default "5xx").

@@ -23,7 +23,7 @@ Errors: every exception is a :class:`TailraceError`; each has ``kind`` (the core
 import asyncio
 import sys
 from os import PathLike
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 if sys.version_info >= (3, 11):
     from typing import TypedDict, Unpack
@@ -77,9 +77,10 @@ class Options(TypedDict, total=False):
     """Delay before the next attempt, in ms (fractions allowed). Default 0: all attempts at once."""
     hedge_percentile: Optional[float]
     """Adapt the hedge delay to this percentile of recent latency, e.g. 95. Default 0 (off)."""
-    hedge_max_extra_load: Optional[float]
+    hedge_max_extra_load: Union[float, Literal[""], None]
     """Extra attempts ÷ calls allowed over a sliding window, e.g. 0.05. A floor of 3 hedges a second
-    always applies (``concurrent_calls=1`` for none). Default: no budget."""
+    always applies (``concurrent_calls=1`` for none). Default 1 (one extra attempt per call);
+    ``None`` keeps the default; ``""`` means no budget (KrakenD: every call gets every copy)."""
     retry_on_status: Union[Sequence[Union[int, str]], str, None]
     """Statuses that count as a failed attempt: codes and classes, e.g. ``[502, 503]`` or ``"5xx"``
     (default). 4xx is an answer, not a failure."""

@@ -120,7 +120,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         run("plain", base(&url).build()?),
         run(
             "KrakenD-style: 3 at once",
-            base(&url).concurrent_calls(3).build()?,
+            // KrakenD's: every call gets its 3 copies, no budget.
+            base(&url)
+                .concurrent_calls(3)
+                .set("hedge_max_extra_load", "")
+                .build()?,
         ),
         run(
             "fixed delay: 2 copies, 3 ms",
@@ -156,7 +160,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("\ntestbed {url}: 10% of answers are 503.\n");
     let runs = vec![
         run("plain", base(&url).build()?),
-        run("3 copies at once", base(&url).concurrent_calls(3).build()?),
+        run(
+            "3 copies at once",
+            base(&url)
+                .concurrent_calls(3)
+                .set("hedge_max_extra_load", "")
+                .build()?,
+        ),
     ];
     print_table(&runs);
     for r in &runs {
