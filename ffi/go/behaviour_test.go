@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -288,13 +289,14 @@ func TestEjectAfterLeavesAFailingHostOut(t *testing.T) {
 func TestTimeoutsNameTheirDeadline(t *testing.T) {
 	tb := startTestbed(t)
 	cases := []struct {
-		cfg  Config
-		req  Request
-		kind TimeoutKind
+		cfg    Config
+		req    Request
+		kind   TimeoutKind
+		goName string
 	}{
-		{Config{Timeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutCall},
-		{Config{AttemptTimeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutAttempt},
-		{Config{}, Request{URL: "/t?delay_ms=10000", Timeout: 100 * time.Millisecond}, TimeoutCall},
+		{Config{Timeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutCall, "Config.Timeout"},
+		{Config{AttemptTimeout: 100 * time.Millisecond}, Request{URL: "/t?delay_ms=10000"}, TimeoutAttempt, "Config.AttemptTimeout"},
+		{Config{}, Request{URL: "/t?delay_ms=10000", Timeout: 100 * time.Millisecond}, TimeoutCall, "Request.Timeout"},
 	}
 	for _, tc := range cases {
 		tc.cfg.Hosts = []string{tb.URL}
@@ -302,6 +304,8 @@ func TestTimeoutsNameTheirDeadline(t *testing.T) {
 		var e *Error
 		if !errors.Is(err, ErrTimeout) || !errors.As(err, &e) || e.Timeout != tc.kind {
 			t.Errorf("%+v: %v; want a %v timeout", tc.cfg, err, tc.kind)
+		} else if !strings.Contains(e.Message, tc.goName) {
+			t.Errorf("%v: the message does not name %s, what a Go program sets", err, tc.goName)
 		}
 	}
 	// A per-call timeout overrides the client's, both ways.

@@ -234,7 +234,7 @@ func statusError(st C.trgo_status) *Error {
 		msg = C.GoString(st.msg)
 		C.free(unsafe.Pointer(st.msg))
 	}
-	return &Error{Code: Code(st.code), Message: msg, Sent: SentNo}
+	return &Error{Code: Code(st.code), Message: withGoNames(msg), Sent: SentNo}
 }
 
 // arena is C memory laid out by Go for one helper call: NUL-terminated strings, then raw bytes.
@@ -458,7 +458,7 @@ func readError(e *C.tailrace_error, code Code) error {
 func errorFromInfo(info C.trgo_error_info) *Error {
 	return &Error{
 		Code:    Code(info.code),
-		Message: C.GoString(info.message),
+		Message: withGoNames(C.GoString(info.message)),
 		Timeout: TimeoutKind(info.timeout),
 		Sent:    Sent(info.sent),
 		Status:  int(info.status),

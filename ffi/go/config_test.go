@@ -102,6 +102,20 @@ func TestEveryFieldIsAcceptedByTheLibrary(t *testing.T) {
 	c.Close()
 }
 
+// Messages that name an option name the Go field too: every field's option is known.
+func TestEveryOptionHasItsGoNameForMessages(t *testing.T) {
+	for _, fo := range fieldOptions {
+		if got := optionFields[fo.want.name]; !strings.Contains(got, "Config."+fo.field) {
+			t.Errorf("option %s: Go name %q; want Config.%s", fo.want.name, got, fo.field)
+		}
+	}
+	for _, o := range Options() {
+		if optionFields[o.Name] == "" {
+			t.Errorf("library option %q has no Go name for messages", o.Name)
+		}
+	}
+}
+
 func TestSetTakesAnyOptionByName(t *testing.T) {
 	var cfg Config
 	cfg.MaxCount = 2

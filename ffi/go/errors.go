@@ -1,6 +1,9 @@
 package tailrace
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Code is a tailrace result code: the numbers of the C API's tailrace_result, fixed forever.
 // Codes 1 to 15 are the error kinds every language shares (DESIGN.md, "Errors").
@@ -223,4 +226,44 @@ func (e *AllAttemptsFailedError) Unwrap() error { return e.Call }
 // newError is the package's own *Error for bad input caught before anything crosses into C.
 func newError(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Sent: SentNo}
+}
+
+// optionFields maps each option the library's messages may name (in backquotes, e.g. "raise
+// `timeout_ms`") to what a Go program sets instead.
+var optionFields = map[string]string{
+	"hosts":                  "Config.Hosts",
+	"balance":                "Config.Balance",
+	"concurrent_calls":       "Config.ConcurrentCalls",
+	"hedge_delay_ms":         "Config.HedgeDelay",
+	"hedge_percentile":       "Config.HedgePercentile",
+	"hedge_max_extra_load":   "Config.HedgeMaxExtraLoad",
+	"retry_on_status":        "Config.RetryOnStatus",
+	"attempt_header":         "Config.AttemptHeader",
+	"eject_after":            "Config.EjectAfter",
+	"eject_ms":               "Config.Eject",
+	"max_count":              "Config.MaxCount",
+	"max_queue":              "Config.MaxQueue",
+	"queue_timeout_ms":       "Config.QueueTimeout",
+	"timeout_ms":             "Config.Timeout or Request.Timeout",
+	"attempt_timeout_ms":     "Config.AttemptTimeout",
+	"connect_timeout_ms":     "Config.ConnectTimeout",
+	"max_response_bytes":     "Config.MaxResponseBytes",
+	"ca_file":                "Config.CAFile",
+	"http2":                  "Config.HTTP2",
+	"http2_prior_knowledge":  "Config.HTTP2PriorKnowledge",
+	"pool_max_idle_per_host": "Config.PoolMaxIdlePerHost",
+	"pool_idle_timeout_ms":   "Config.PoolIdleTimeout",
+}
+
+// withGoNames adds the Go name after each option a library message names: "raise `timeout_ms`"
+// becomes "raise `timeout_ms` (Config.Timeout or Request.Timeout)".
+func withGoNames(msg string) string {
+	if !strings.Contains(msg, "`") {
+		return msg
+	}
+	for option, field := range optionFields {
+		quoted := "`" + option + "`"
+		msg = strings.ReplaceAll(msg, quoted, quoted+" ("+field+")")
+	}
+	return msg
 }
