@@ -316,11 +316,19 @@ mod tests {
                 .unwrap()
                 .idempotent
         );
-        assert!(
-            Prepared::new(Request::delete("/"), &c, &Gate::new(), &Recorder::new())
+        for method in ["DELETE", "HEAD", "OPTIONS", "PUT"] {
+            assert!(
+                Prepared::new(
+                    Request::new(method, "/"),
+                    &c,
+                    &Gate::new(),
+                    &Recorder::new()
+                )
                 .unwrap()
-                .idempotent
-        );
+                .idempotent,
+                "{method}"
+            );
+        }
         assert!(
             !Prepared::new(Request::post("/"), &c, &Gate::new(), &Recorder::new())
                 .unwrap()

@@ -539,3 +539,123 @@ fn hedging_cuts_the_tail_of_a_long_tail_server() {
     // Plain, ~10 of 50 would be slow; with 3 copies each call is slow with p = 0.8%.
     assert!(slow <= 3, "{slow} slow calls of 50");
 }
+
+#[test]
+fn a_hedging_call_that_sent_one_attempt_returns_that_attempts_answer() {
+    let tb = Testbed::start(TestbedConfig {
+        error_rate: 1.0,
+        ..TestbedConfig::default()
+    })
+    .unwrap();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_max_extra_load(0.0)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let e = c.send_blocking(Request::get("/x")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::AllAttemptsFailed, "{e}");
+    }
+    // The floor (3 hedges a second) is spent: the 4th call sends one attempt, and returns its
+    // 503 as is, not an all-attempts-failed error.
+    let r = c.send_blocking(Request::get("/x")).unwrap();
+    assert_eq!((r.status().as_u16(), r.attempts()), (503, 1));
+}
+
+#[test]
+fn a_win_by_the_first_attempt_is_not_a_hedge_win() {
+    let fast = testbed("fixed:20000");
+    let slow = testbed("fixed:1000000");
+    let c = Client::builder()
+        .hosts([fast.url(), slow.url()])
+        .concurrent_calls(2)
+        .set("hedge_max_extra_load", "")
+        .build()
+        .unwrap();
+    let r = c.send_blocking(Request::get("/w")).unwrap();
+    assert_eq!((r.winner(), r.attempts()), (0, 2));
+    let s = c.stats();
+    assert_eq!((s.hedges_sent, s.hedges_won), (1, 0));
+}
+
+#[test]
+fn a_third_attempt_starts_one_delay_after_the_second() {
+    let s1 = testbed("fixed:2000000");
+    let s2 = testbed("fixed:2000000");
+    let fast = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([s1.url(), s2.url(), fast.url()])
+        .concurrent_calls(3)
+        .hedge_delay(Duration::from_millis(30))
+        .set("hedge_max_extra_load", "")
+        .build()
+        .unwrap();
+    let r = c.send_blocking(Request::get("/t")).unwrap();
+    assert_eq!((r.attempts(), r.winner()), (3, 2));
+    assert!(
+        r.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        r.elapsed()
+    );
+}
+
+#[test]
+fn a_hedge_that_finds_no_slot_gives_its_budget_back() {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .max_count(2)
+        .concurrent_calls(2)
+        .hedge_max_extra_load(0.0)
+        .build()
+        .unwrap();
+    let _holder = c.send(Request::post("/hold?delay_ms=2000").limit_key("a"));
+    tb.wait_until(Duration::from_secs(5), |s| s.in_flight == 1)
+        .unwrap();
+    // Key a has one slot left, taken by each call's first attempt: no slot for a hedge.
+    for _ in 0..3 {
+        let r = c.send_blocking(Request::get("/a").limit_key("a")).unwrap();
+        assert_eq!(r.attempts(), 1);
+    }
+    assert_eq!(c.stats().hedges_skipped_no_slot, 3);
+    // Had those three kept the budget they could not use, the floor (3 a second) would be spent.
+    let r = c
+        .send_blocking(Request::get("/b?delay_ms=50").limit_key("b"))
+        .unwrap();
+    assert_eq!(r.attempts(), 2);
+}
+
+/// Attempts ended by `attempt_timeout_ms` count (at their timeout) in the adaptive delay.
+fn attempt_timeouts_feed_the_delay(request: fn(&'static str) -> Request) {
+    let tb = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_secs(10))
+        .hedge_percentile(50.0)
+        .set("hedge_max_extra_load", "")
+        .set("attempt_timeout_ms", "40")
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..120)
+        .map(|_| c.send(request("/slow?delay_ms=2000")))
+        .collect();
+    for call in calls {
+        assert!(tailrace::runtime::block_on(call).unwrap().is_err());
+    }
+    // The estimate is refreshed at most every 10 ms.
+    std::thread::sleep(Duration::from_millis(20));
+    let d = c.stats().hedge_delay_us;
+    assert!((30_000..10_000_000).contains(&d), "{d} µs");
+}
+
+#[test]
+fn attempt_timeouts_count_in_the_adaptive_delay_of_a_race() {
+    attempt_timeouts_feed_the_delay(Request::get);
+}
+
+#[test]
+fn attempt_timeouts_count_in_the_adaptive_delay_of_a_single_attempt() {
+    attempt_timeouts_feed_the_delay(Request::post);
+}

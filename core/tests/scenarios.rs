@@ -305,7 +305,14 @@ fn check(s: &Scenario, r: &Run) -> Vec<String> {
     }
     for (key, want) in s.expect.stats.iter().flatten() {
         let got = match key.split_once('.') {
-            Some((map, k)) => r.stats[map].get(k).cloned().unwrap_or(Value::from(0)),
+            // The per-kind error map lists only kinds that occurred: a kind the library knows
+            // and the map lacks is 0; a name it does not know (a typo) is an error.
+            Some(("errors", k)) => match r.stats["errors"].get(k) {
+                Some(n) => n.clone(),
+                None if tailrace::ErrorKind::ALL.iter().any(|e| e.as_str() == k) => Value::from(0),
+                None => Value::Null,
+            },
+            Some((map, k)) => r.stats[map].get(k).cloned().unwrap_or(Value::Null),
             None => r.stats[key.as_str()].clone(),
         };
         match got.as_f64() {

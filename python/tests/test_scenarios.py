@@ -71,9 +71,22 @@ async def run_calls(client: tailrace.AsyncClient, calls: List[Dict[str, Any]]) -
     return outcomes
 
 
+def _error_kinds() -> set[str]:
+    kinds, todo = set(), [tailrace.TailraceError]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if isinstance(getattr(cls, "kind", None), str):
+            kinds.add(cls.kind)
+    return kinds
+
+
 def stat_value(stats: Dict[str, Any], key: str) -> Any:
     if key.startswith("errors."):
-        return stats["errors"].get(key[len("errors."):], 0)
+        kind = key[len("errors."):]
+        # The map lists only kinds that occurred; a kind nobody knows is a typo in the scenario.
+        assert kind in stats["errors"] or kind in _error_kinds(), f"no error kind `{kind}`"
+        return stats["errors"].get(kind, 0)
     value: Any = stats
     for part in key.split("."):
         value = value[part]

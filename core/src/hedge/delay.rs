@@ -51,7 +51,27 @@ fn effective_percentile(asked: f64, budget: Option<f64>) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::effective_percentile;
+    use super::*;
+
+    /// The delay after 1..=1000 µs were recorded once each.
+    fn delay_after_1_to_1000_us(percentile: f64, budget: Option<f64>) -> u128 {
+        let d = Delay::new(Duration::from_secs(10), percentile, budget);
+        for us in 1..=1000u64 {
+            d.latency().unwrap().record(Duration::from_micros(us));
+        }
+        // The estimate is refreshed at most every 10 ms.
+        std::thread::sleep(Duration::from_millis(11));
+        d.current().as_micros()
+    }
+
+    #[test]
+    fn the_delay_follows_the_asked_percentile_raised_by_the_budget() {
+        let us = delay_after_1_to_1000_us(90.0, None);
+        assert!((895..=905).contains(&us), "p90: {us} µs");
+        // A 2% budget pays for hedging past p98.2 only.
+        let us = delay_after_1_to_1000_us(90.0, Some(0.02));
+        assert!((977..=987).contains(&us), "p98.2: {us} µs");
+    }
 
     #[test]
     fn a_budget_raises_the_percentile_only_when_it_cannot_pay_for_it() {

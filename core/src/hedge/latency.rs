@@ -133,6 +133,19 @@ mod tests {
     }
 
     #[test]
+    fn an_estimate_needs_a_hundred_samples() {
+        let l = Latency::new(50.0);
+        for _ in 0..99 {
+            l.record(Duration::from_millis(5));
+        }
+        std::thread::sleep(REFRESH);
+        assert_eq!(l.estimate(), None, "99 samples");
+        l.record(Duration::from_millis(5));
+        std::thread::sleep(REFRESH);
+        assert!(l.estimate().is_some(), "100 samples");
+    }
+
+    #[test]
     fn a_stopwatch_dropped_unfinished_records_a_lower_bound() {
         let l = Latency::new(50.0);
         // Finished attempts whose outcome says nothing about latency (connection errors).

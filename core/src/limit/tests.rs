@@ -96,9 +96,21 @@ async fn max_queue_zero_rejects_whenever_no_slot_is_free() {
 
 #[tokio::test]
 async fn waiting_past_queue_timeout_is_a_limit_timeout() {
-    let l = limiter(&[("max_count", "1"), ("queue_timeout_ms", "20")]);
+    let l = limiter(&[("max_count", "1"), ("queue_timeout_ms", "100")]);
     let _held = l.acquire(None).await.unwrap();
+    let t = std::time::Instant::now();
     let err = l.acquire(None).await.unwrap_err();
+    // At the timeout: never before, and not much after (a loaded machine gets a wide margin).
+    assert!(
+        t.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() < Duration::from_millis(450),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(err.kind(), ErrorKind::LimitTimeout);
     assert_eq!(err.sent_anything(), Sent::No);
     let s = stats(&l);
@@ -232,4 +244,19 @@ async fn under_racing_timeouts_and_cancels_no_slot_leaks() {
         s.max_in_flight
     );
     assert_eq!(l.shared.table.named_keys(), 0);
+}
+
+#[tokio::test]
+async fn a_slot_handed_to_a_waiter_that_just_left_is_not_lost() {
+    let l = limiter(&[("max_count", "1")]);
+    let held = l.acquire(Some("k")).await.unwrap();
+    // A waiter whose receiver is gone (its call was dropped) while it still sits in the queue:
+    // the slot released next is handed to it, the send fails, and the slot must come back.
+    let key = Key::new(Some("k"));
+    let rx = l.shared.table.with(&key, |st| st.enqueue(u64::MAX));
+    l.shared.counters.queued.fetch_add(1, Relaxed);
+    drop(rx);
+    drop(held);
+    assert_eq!(stats(&l).in_flight, 0);
+    assert!(l.try_acquire_now(Some("k")).is_some());
 }
