@@ -126,3 +126,28 @@ class AsyncClient(_native.AsyncClient):
 
     def __repr__(self) -> str:
         return f"<tailrace.AsyncClient{' closed' if self.closed else ''}>"
+
+
+# help() and IDEs without the stubs: the classes' own docs, and one line per verb helper (the full
+# documentation is in __init__.pyi).
+Client.__doc__ = (
+    "A synchronous client; share one between threads (every wait releases the GIL). Options are "
+    "keyword arguments with the names every language shares; use as a context manager or call close()."
+)
+AsyncClient.__doc__ = (
+    "The asyncio client: the same options and calls as Client, awaited. Cancelling the awaiting "
+    "task cancels the call inside the runtime."
+)
+AsyncClient.request.__doc__ = "Make one call and return its answer (awaited)."
+AsyncClient.send.__doc__ = "Send a Request made ahead of time (awaited)."
+AsyncClient.send_many.__doc__ = (
+    "Submit every request in iteration order and await them all: a list, in the same order, of "
+    "each call's Response or the exception it ended with."
+)
+AsyncClient.aclose.__doc__ = "Close the client: calls still pending end with ClientClosed."
+for _cls, _how in ((Client, "waited for"), (AsyncClient, "awaited")):
+    for _verb in ("get", "head", "options", "delete", "post", "put", "patch"):
+        getattr(_cls, _verb).__doc__ = (
+            f'A {_verb.upper()} call, {_how}: request("{_verb.upper()}", url, ...).'
+        )
+del _cls, _how, _verb

@@ -277,3 +277,13 @@ def test_building_a_client_releases_the_gil(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("building a client held the GIL while it waited on a file")
     assert out.returncode == 0 and out.stdout.strip() == "built", out.stderr
+
+
+def test_help_shows_documentation_for_every_public_method() -> None:
+    for cls in (tailrace.Client, tailrace.AsyncClient, tailrace.Request, tailrace.Response):
+        assert cls.__doc__, cls
+        for name in dir(cls):
+            if not name.startswith("_"):
+                attr = getattr(cls, name)
+                if callable(attr):
+                    assert attr.__doc__, f"{cls.__name__}.{name} has no docstring"

@@ -240,6 +240,20 @@ mod tests {
     }
 
     #[test]
+    fn short_delays_use_the_precise_timer_and_long_ones_tokios() {
+        // The precision itself is measured by examples/timer_precision.rs (tests/bench/hedge.sh).
+        for us in [1u64, 250, 19_999] {
+            let s = sleep(Duration::from_micros(us));
+            assert!(matches!(s, Sleep::Precise { .. }), "{us} µs");
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { assert!(matches!(sleep(PRECISE_BELOW), Sleep::Tokio(_))) });
+    }
+
+    #[test]
     fn dropped_sleeps_never_wake_anyone() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
