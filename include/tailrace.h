@@ -67,7 +67,8 @@ typedef enum tailrace_result {
    */
   TAILRACE_E_CONNECT = 3,
   /**
-   * The TLS handshake or certificate verification failed. Nothing was sent.
+   * TLS failed: in the handshake or certificate verification (nothing was sent), or on a
+   * connection already in use (the request may have been sent; `tailrace_error_sent` says).
    */
   TAILRACE_E_TLS = 4,
   /**

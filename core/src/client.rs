@@ -1,13 +1,13 @@
 //! [`Client`] wires the stages of a call together (DESIGN.md, "The path of one call"):
 //!
 //! ```text
-//! send ─► validate ─► (order gate) ─► (limiter) ─► hedger ─► attempt ─► balancer ─► transport
+//! send ─► validate ─► (order gate) ─► (limiter) ─► hedger ─► balancer ─► attempt ─► transport
 //! ```
 //!
 //! `send` does the synchronous part on the caller's thread (validation, and the sequence number
-//! the order gate needs, so submission order is the order `send` calls return) and spawns the rest
-//! on the shared runtime. The returned [`Call`] is a future; dropping it cancels the call inside
-//! the runtime.
+//! the order gate needs, so submission order is the order `send` calls return); the rest runs on
+//! the shared runtime (spawned from other threads, inline when awaited on a runtime thread).
+//! Dropping the returned future cancels the call inside the runtime.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -81,7 +81,8 @@ impl ClientBuilder {
         self.set("hedge_max_extra_load", &f.to_string())
     }
 
-    /// `max_count`: calls in flight per limit key at most.
+    /// `max_count`: attempts in flight per limit key at most (a call's first attempt and each
+    /// hedge take a slot).
     pub fn max_count(self, n: u32) -> ClientBuilder {
         self.set("max_count", &n.to_string())
     }
@@ -93,22 +94,22 @@ impl ClientBuilder {
 
     /// `queue_timeout_ms`: how long a call may wait for a slot.
     pub fn queue_timeout(self, d: Duration) -> ClientBuilder {
-        self.set("queue_timeout_ms", &d.as_millis().to_string())
+        self.set("queue_timeout_ms", &whole_ms(d))
     }
 
     /// `timeout_ms`: deadline for the whole call.
     pub fn timeout(self, d: Duration) -> ClientBuilder {
-        self.set("timeout_ms", &d.as_millis().to_string())
+        self.set("timeout_ms", &whole_ms(d))
     }
 
     /// `attempt_timeout_ms`: deadline for one attempt.
     pub fn attempt_timeout(self, d: Duration) -> ClientBuilder {
-        self.set("attempt_timeout_ms", &d.as_millis().to_string())
+        self.set("attempt_timeout_ms", &whole_ms(d))
     }
 
     /// `connect_timeout_ms`: deadline for TCP connect plus TLS handshake.
     pub fn connect_timeout(self, d: Duration) -> ClientBuilder {
-        self.set("connect_timeout_ms", &d.as_millis().to_string())
+        self.set("connect_timeout_ms", &whole_ms(d))
     }
 
     /// `max_response_bytes`: larger bodies fail while they stream.
@@ -138,6 +139,12 @@ impl ClientBuilder {
 
 fn ms(d: Duration) -> String {
     format!("{}", d.as_secs_f64() * 1000.0)
+}
+
+/// Whole milliseconds, rounded up: a deadline under a millisecond must not become 0, which
+/// means "no deadline".
+fn whole_ms(d: Duration) -> String {
+    d.as_nanos().div_ceil(1_000_000).to_string()
 }
 
 /// The order gate and the limiter of one fork generation. A forked child starts with empty ones:
@@ -203,7 +210,7 @@ impl Client {
         config.validate()?;
         // The pool spawns its reaper task, so it is built inside the runtime.
         let transport = {
-            let handle = runtime::handle();
+            let handle = runtime::try_handle()?;
             let _enter = handle.enter();
             Transport::new(&config)?
         };

@@ -185,7 +185,8 @@ pub static OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         name: "hedge_delay_ms",
         default: "0",
-        doc: "delay before the next attempt, in ms (fractions allowed); 0 starts all at once",
+        doc: "delay before the next attempt, in ms (fractions allowed); 0 starts all at once (as many \
+              as hedge_max_extra_load pays for)",
         set: |c, v| {
             c.hedge_delay = parse_ms_f64(v)?;
             Ok(())

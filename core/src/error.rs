@@ -17,7 +17,8 @@ pub enum ErrorKind {
     InvalidRequest,
     /// The TCP connection could not be made: refused, unreachable, DNS.
     Connect,
-    /// The TLS handshake or certificate verification failed.
+    /// TLS failed: in the handshake or certificate verification (nothing was sent), or on a
+    /// connection already in use (the request may have been sent).
     Tls,
     /// A deadline passed; [`Error::timeout_kind`] says which one.
     Timeout,

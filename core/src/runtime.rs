@@ -65,7 +65,7 @@ pub fn worker_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
-fn build(generation: u64) -> Arc<Shared> {
+fn build(generation: u64) -> std::io::Result<Arc<Shared>> {
     register_fork_handler();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
@@ -75,14 +75,12 @@ fn build(generation: u64) -> Arc<Shared> {
             ON_RUNTIME_THREAD.with(|f| f.set(true));
             block_sigpipe();
         })
-        .build()
-        // Failing to start threads leaves nothing to run calls on; there is no better answer.
-        .expect("tailrace: cannot start the runtime's threads");
+        .build()?;
     let handle = rt.handle().clone();
     // The runtime lives as long as the process (or until a fork makes it unusable, when it is
     // leaked): dropping it would block on its worker threads.
     std::mem::forget(rt);
-    Arc::new(Shared { generation, handle })
+    Ok(Arc::new(Shared { generation, handle }))
 }
 
 /// Block SIGPIPE on this (runtime) thread. Sockets are written with write/writev, and a write to
@@ -101,7 +99,16 @@ fn block_sigpipe() {
 }
 
 /// The runtime's handle, starting it (or rebuilding it after a fork) when needed.
+///
+/// Panics if the runtime's threads cannot be started (the OS refused a thread): nothing could
+/// run a call then. [`Client::new`](crate::Client::new) asks first, with [`try_handle`], and
+/// returns that as an error.
 pub fn handle() -> Handle {
+    try_handle().unwrap_or_else(|e| panic!("tailrace: {e}"))
+}
+
+/// [`handle`], or an error when the runtime's threads cannot be started.
+pub fn try_handle() -> Result<Handle> {
     let generation = generation();
     // `try_with`: in a thread's own TLS destructors (a C++ `thread_local`'s calling tailrace)
     // the cache is gone; the lock below still answers.
@@ -115,7 +122,7 @@ pub fn handle() -> Handle {
         .ok()
         .flatten();
     if let Some(h) = cached {
-        return h;
+        return Ok(h);
     }
     let shared = {
         let mut current = lock(&CURRENT);
@@ -126,7 +133,12 @@ pub fn handle() -> Handle {
                 if let Some(old) = old {
                     std::mem::forget(old.clone());
                 }
-                let fresh = build(generation);
+                let fresh = build(generation).map_err(|e| {
+                    Error::internal(format!(
+                        "cannot start tailrace's runtime threads ({e}); the process may be at \
+                         its thread or memory limit"
+                    ))
+                })?;
                 *current = Some(fresh.clone());
                 fresh
             }
@@ -134,7 +146,7 @@ pub fn handle() -> Handle {
     };
     let h = shared.handle.clone();
     let _ = CACHED.try_with(|c| *c.borrow_mut() = Some(shared));
-    h
+    Ok(h)
 }
 
 /// True when the calling thread is one of this library's runtime threads.

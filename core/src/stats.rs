@@ -21,9 +21,17 @@ use crate::runtime::ForkLocal;
 use crate::shard;
 use crate::sync::{lock, read, write, ForkMutex};
 
-/// Hosts reached by full URL are tracked one by one up to this many, the rest together.
+/// Hosts reached by full URL are listed in stats up to this many (memory stays bounded however
+/// many hosts a client reaches); calls to later ones count in the client's totals only.
 const MAX_TRACKED_HOSTS: usize = 1024;
-const OTHER_HOSTS: &str = "(other hosts)";
+
+/// A per-host Prometheus metric: name, help, type, and its value for one host.
+type PerHostMetric = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&HostSnapshot) -> u64,
+);
 
 /// Live numbers of one host.
 #[derive(Debug)]
@@ -250,24 +258,20 @@ impl Recorder {
         self.insert(url, true)
     }
 
-    /// `url`'s numbers, added if new (past `MAX_TRACKED_HOSTS`, to the shared "other hosts"
-    /// entry when `capped`).
+    /// `url`'s numbers, added if new. Past `MAX_TRACKED_HOSTS` (when `capped`) a host gets
+    /// numbers of its own that are not listed: its `url` still names it in responses and error
+    /// messages, which a shared entry for the rest could not.
     fn insert(&self, url: &str, capped: bool) -> Arc<HostStats> {
         let table = self.table();
         let mut map = write(&table.map);
         if let Some(h) = map.get(url) {
             return h.clone();
         }
-        let key = if capped && map.len() >= MAX_TRACKED_HOSTS {
-            OTHER_HOSTS
-        } else {
-            url
-        };
-        if let Some(h) = map.get(key) {
-            return h.clone();
+        let h = Arc::new(HostStats::new(url));
+        if capped && map.len() >= MAX_TRACKED_HOSTS {
+            return h;
         }
-        let h = Arc::new(HostStats::new(key));
-        map.insert(key.to_string(), h.clone());
+        map.insert(url.to_string(), h.clone());
         lock(&table.order).push(h.clone());
         h
     }
@@ -361,7 +365,8 @@ pub struct HostSnapshot {
     pub in_flight: u64,
     /// Attempts sent to it.
     pub attempts: u64,
-    /// Attempts to it that failed.
+    /// Attempts to it that ended in an error (connect, TLS, timeout, protocol); answers in
+    /// `retry_on_status` are not counted here.
     pub errors: u64,
     /// Times it was ejected.
     pub ejections: u64,
@@ -493,7 +498,7 @@ impl Stats {
         );
         counter(
             "in_flight",
-            "Calls in flight.",
+            "Attempts holding a limiter slot.",
             "gauge",
             self.in_flight.to_string(),
         );
@@ -517,7 +522,7 @@ impl Stats {
         );
         counter(
             "max_in_flight",
-            "Most calls in flight at once.",
+            "Most attempts holding a limiter slot at once.",
             "gauge",
             self.max_in_flight.to_string(),
         );
@@ -552,21 +557,35 @@ impl Stats {
         ] {
             out.push_str(&format!("tailrace_latency_us{{quantile=\"{q}\"}} {v}\n"));
         }
-        out.push_str("# HELP tailrace_host_attempts_total Attempts per host.\n# TYPE tailrace_host_attempts_total counter\n");
-        for h in &self.hosts {
-            let url = h.url.replace('\\', "\\\\").replace('"', "\\\"");
+        // One group per metric (the text format wants each metric's lines together).
+        let per_host: [PerHostMetric; 3] = [
+            (
+                "host_attempts_total",
+                "Attempts per host.",
+                "counter",
+                |h| h.attempts,
+            ),
+            (
+                "host_errors_total",
+                "Attempts per host that ended in an error.",
+                "counter",
+                |h| h.errors,
+            ),
+            (
+                "host_in_flight",
+                "Attempts in flight per host.",
+                "gauge",
+                |h| h.in_flight,
+            ),
+        ];
+        for (name, help, kind, value) in per_host {
             out.push_str(&format!(
-                "tailrace_host_attempts_total{{host=\"{url}\"}} {}\n",
-                h.attempts
+                "# HELP tailrace_{name} {help}\n# TYPE tailrace_{name} {kind}\n"
             ));
-            out.push_str(&format!(
-                "tailrace_host_errors_total{{host=\"{url}\"}} {}\n",
-                h.errors
-            ));
-            out.push_str(&format!(
-                "tailrace_host_in_flight{{host=\"{url}\"}} {}\n",
-                h.in_flight
-            ));
+            for h in &self.hosts {
+                let url = h.url.replace('\\', "\\\\").replace('"', "\\\"");
+                out.push_str(&format!("tailrace_{name}{{host=\"{url}\"}} {}\n", value(h)));
+            }
         }
         out
     }
@@ -638,6 +657,35 @@ mod tests {
             .snapshot()
             .to_prometheus()
             .contains("tailrace_errors_total{kind=\"connect\"} 1"));
+    }
+
+    #[test]
+    fn prometheus_text_keeps_each_metric_in_one_group_with_help_and_type() {
+        let r = Recorder::new();
+        r.configure(["http://a:1", "http://b:2"]);
+        let text = r.snapshot().to_prometheus();
+        // Every sample's metric has its HELP and TYPE, and once a metric's group ends, it never
+        // comes back.
+        let mut seen: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let name = match line.strip_prefix("# TYPE ") {
+                Some(rest) => rest.split(' ').next().unwrap().to_string(),
+                None if line.starts_with('#') => continue,
+                None => line.split(['{', ' ']).next().unwrap().to_string(),
+            };
+            if seen.last() != Some(&name) {
+                assert!(!seen.contains(&name), "{name} comes in two groups:\n{text}");
+                assert!(
+                    line.starts_with("# TYPE"),
+                    "{name} has no TYPE line:\n{text}"
+                );
+                seen.push(name);
+            }
+        }
+        assert!(
+            seen.iter().any(|n| n == "tailrace_host_in_flight"),
+            "{text}"
+        );
     }
 
     /// Which of the host table's locks a parent thread holds across the fork.
@@ -727,8 +775,10 @@ mod tests {
     fn host_tracking_is_bounded() {
         let r = Recorder::new();
         for i in 0..(MAX_TRACKED_HOSTS + 50) {
-            r.host(&format!("http://h{i}:1"));
+            // Past the cap a host is not listed, but still named by its own URL.
+            let url = format!("http://h{i}:1");
+            assert_eq!(&*r.host(&url).url, url);
         }
-        assert_eq!(r.snapshot().hosts.len(), MAX_TRACKED_HOSTS + 1);
+        assert_eq!(r.snapshot().hosts.len(), MAX_TRACKED_HOSTS);
     }
 }

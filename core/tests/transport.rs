@@ -140,6 +140,20 @@ fn connect_timeout_covers_the_tls_handshake() {
 }
 
 #[test]
+fn a_deadline_under_a_millisecond_is_a_deadline_not_none() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .timeout(Duration::from_micros(500))
+        .build()
+        .unwrap();
+    let e = c
+        .send_blocking(Request::get("/slow?delay_ms=2000"))
+        .unwrap_err();
+    assert_eq!(e.timeout_kind(), Some(TimeoutKind::Call), "{e}");
+}
+
+#[test]
 fn attempt_and_call_timeouts_are_named() {
     let tb = testbed();
     let c = Client::builder()

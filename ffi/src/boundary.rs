@@ -89,6 +89,13 @@ pub(crate) unsafe fn arg_ref<'a, T>(p: *const T, arg: &str) -> Result<&'a T, Fai
     unsafe { p.as_ref() }.ok_or_else(|| Fail::null(arg))
 }
 
+/// The handle behind `p`, or `None` for NULL: for accessors that answer a NULL with a neutral
+/// value (0, "") rather than an error.
+pub(crate) unsafe fn opt_ref<'a, T>(p: *const T) -> Option<&'a T> {
+    // SAFETY: the caller promises `p` is NULL or a live handle of this type (the C contract).
+    unsafe { p.as_ref() }
+}
+
 /// An exclusive reference to the handle behind `p`.
 pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, arg: &str) -> Result<&'a mut T, Fail> {
     // SAFETY: as `arg_ref`; the C contract also says one thread at a time.

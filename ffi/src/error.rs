@@ -132,7 +132,8 @@ impl tailrace_error {
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_code(error: *const tailrace_error) -> tailrace_result {
     boundary::value(tailrace_result::TAILRACE_E_PANIC, || {
-        unsafe { error.as_ref() }.map_or(tailrace_result::TAILRACE_E_NULL_ARGUMENT, |e| e.code)
+        unsafe { boundary::opt_ref(error) }
+            .map_or(tailrace_result::TAILRACE_E_NULL_ARGUMENT, |e| e.code)
     })
 }
 
@@ -144,7 +145,7 @@ pub unsafe extern "C" fn tailrace_error_code(error: *const tailrace_error) -> ta
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_message(error: *const tailrace_error) -> *const c_char {
     boundary::value(c"".as_ptr(), || {
-        unsafe { error.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+        unsafe { boundary::opt_ref(error) }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
     })
 }
 
@@ -153,7 +154,8 @@ pub unsafe extern "C" fn tailrace_error_message(error: *const tailrace_error) ->
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_timeout(error: *const tailrace_error) -> tailrace_timeout {
     boundary::value(tailrace_timeout::TAILRACE_TIMEOUT_NONE, || {
-        unsafe { error.as_ref() }.map_or(tailrace_timeout::TAILRACE_TIMEOUT_NONE, |e| e.timeout)
+        unsafe { boundary::opt_ref(error) }
+            .map_or(tailrace_timeout::TAILRACE_TIMEOUT_NONE, |e| e.timeout)
     })
 }
 
@@ -162,7 +164,7 @@ pub unsafe extern "C" fn tailrace_error_timeout(error: *const tailrace_error) ->
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_sent(error: *const tailrace_error) -> tailrace_sent {
     boundary::value(tailrace_sent::TAILRACE_SENT_MAYBE, || {
-        unsafe { error.as_ref() }.map_or(tailrace_sent::TAILRACE_SENT_MAYBE, |e| e.sent)
+        unsafe { boundary::opt_ref(error) }.map_or(tailrace_sent::TAILRACE_SENT_MAYBE, |e| e.sent)
     })
 }
 
@@ -170,7 +172,9 @@ pub unsafe extern "C" fn tailrace_error_sent(error: *const tailrace_error) -> ta
 /// otherwise (and for a NULL `error`). Threads: any.
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_status(error: *const tailrace_error) -> u16 {
-    boundary::value(0, || unsafe { error.as_ref() }.map_or(0, |e| e.status))
+    boundary::value(0, || {
+        unsafe { boundary::opt_ref(error) }.map_or(0, |e| e.status)
+    })
 }
 
 /// For `TAILRACE_E_ALL_ATTEMPTS_FAILED`, how many attempts failed (0 for other errors and for a
@@ -178,7 +182,7 @@ pub unsafe extern "C" fn tailrace_error_status(error: *const tailrace_error) -> 
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_error_attempt_count(error: *const tailrace_error) -> usize {
     boundary::value(0, || {
-        unsafe { error.as_ref() }.map_or(0, |e| e.attempts.len())
+        unsafe { boundary::opt_ref(error) }.map_or(0, |e| e.attempts.len())
     })
 }
 

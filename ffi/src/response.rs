@@ -53,7 +53,7 @@ impl tailrace_response {
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_response_status(response: *const tailrace_response) -> u16 {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| r.response.status().as_u16())
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| r.response.status().as_u16())
     })
 }
 
@@ -62,7 +62,7 @@ pub unsafe extern "C" fn tailrace_response_status(response: *const tailrace_resp
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_response_version(response: *const tailrace_response) -> u16 {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| match r.response.version() {
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| match r.response.version() {
             http::Version::HTTP_09 => 9,
             http::Version::HTTP_10 => 10,
             http::Version::HTTP_11 => 11,
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn tailrace_response_header_count(
     response: *const tailrace_response,
 ) -> usize {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| r.response.headers().len())
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| r.response.headers().len())
     })
 }
 
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn tailrace_response_host(
     response: *const tailrace_response,
 ) -> *const c_char {
     boundary::value(c"".as_ptr(), || {
-        unsafe { response.as_ref() }.map_or(c"".as_ptr(), |r| {
+        unsafe { boundary::opt_ref(response) }.map_or(c"".as_ptr(), |r| {
             r.host
                 .get_or_init(|| to_cstring(r.response.host()))
                 .as_ptr()
@@ -209,7 +209,7 @@ pub unsafe extern "C" fn tailrace_response_host(
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_response_attempts(response: *const tailrace_response) -> u32 {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| r.response.attempts())
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| r.response.attempts())
     })
 }
 
@@ -217,7 +217,7 @@ pub unsafe extern "C" fn tailrace_response_attempts(response: *const tailrace_re
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_response_winner(response: *const tailrace_response) -> u32 {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| r.response.winner())
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| r.response.winner())
     })
 }
 
@@ -226,7 +226,7 @@ pub unsafe extern "C" fn tailrace_response_winner(response: *const tailrace_resp
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_response_elapsed_us(response: *const tailrace_response) -> u64 {
     boundary::value(0, || {
-        unsafe { response.as_ref() }.map_or(0, |r| {
+        unsafe { boundary::opt_ref(response) }.map_or(0, |r| {
             u64::try_from(r.response.elapsed().as_micros()).unwrap_or(u64::MAX)
         })
     })

@@ -24,7 +24,8 @@ pub enum tailrace_result {
     TAILRACE_E_INVALID_REQUEST = 2,
     /// The TCP connection could not be made (refused, unreachable, DNS). Nothing was sent.
     TAILRACE_E_CONNECT = 3,
-    /// The TLS handshake or certificate verification failed. Nothing was sent.
+    /// TLS failed: in the handshake or certificate verification (nothing was sent), or on a
+    /// connection already in use (the request may have been sent; `tailrace_error_sent` says).
     TAILRACE_E_TLS = 4,
     /// A deadline passed; `tailrace_error_timeout` says which one. The request may have been sent.
     TAILRACE_E_TIMEOUT = 5,

@@ -2,7 +2,9 @@
 //! times across hosts; the first success wins and every other attempt is cancelled at once.
 //!
 //! Rules it keeps:
-//! - `hedge_delay_ms` 0 starts all attempts at once (KrakenD's `concurrent_calls`). With a delay,
+//! - `hedge_delay_ms` 0 starts all attempts at once, as far as the budget allows (KrakenD's
+//!   `concurrent_calls` with `hedge_max_extra_load` empty; the default 1 pays for one extra
+//!   attempt per call). With a delay,
 //!   attempt i+1 starts when no attempt has succeeded after the delay, or at once when an attempt
 //!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency
 //!   (raised when the budget could not pay for hedging at it: see [`delay`]). An attempt
@@ -123,7 +125,8 @@ impl Hedger {
         let mut only_outcome: Option<(Arc<HostStats>, Result<Answer>)> = None;
         self.start(&mut race, env, call, 0, first)?;
         let mut started = 1;
-        // Delay 0: every attempt starts now (KrakenD). Otherwise one timer for the next attempt.
+        // Delay 0: every attempt the budget pays for starts now (KrakenD). Otherwise one timer
+        // for the next attempt.
         let delay = self.delay.current();
         if delay.is_zero() {
             while started < max && self.try_hedge(&mut race, env, call, started, spare)? {
@@ -136,16 +139,12 @@ impl Hedger {
             let hedge_now = match race.next().await {
                 Event::TimerFired => true,
                 Event::Finished(done, result) => {
-                    let elapsed = done.started.elapsed();
                     if let Some(l) = self.delay.latency() {
-                        if result.is_ok() || is_timeout(&result) {
-                            l.record(elapsed);
+                        if says_how_long(&result) {
+                            l.record(done.started.elapsed());
                         }
                     }
-                    let failed = match &result {
-                        Ok(answer) => self.policy.is_failure(answer.status.as_u16()),
-                        Err(_) => true,
-                    };
+                    let failed = self.policy.failed(&result);
                     if let Some(i) = done.host_index {
                         env.balancer.report(i, !failed);
                     }
@@ -208,14 +207,10 @@ impl Hedger {
         let stopwatch = self.delay.latency().map(Stopwatch::start);
         let result = attempt::run(env, req, &host).await;
         if let Some(w) = stopwatch {
-            w.finish(result.is_ok() || is_timeout(&result));
+            w.finish(says_how_long(&result));
         }
         if let Some(i) = host_index {
-            let failed = match &result {
-                Ok(a) => self.policy.is_failure(a.status.as_u16()),
-                Err(_) => true,
-            };
-            env.balancer.report(i, !failed);
+            env.balancer.report(i, !self.policy.failed(&result));
         }
         Ok(response(result?, &host, 1, 0, call))
     }
@@ -277,8 +272,10 @@ impl Hedger {
     }
 }
 
-fn is_timeout(result: &Result<Answer>) -> bool {
-    matches!(result, Err(e) if e.kind() == ErrorKind::Timeout)
+/// Whether an attempt's outcome tells how long the backend takes (for the adaptive delay): an
+/// answer, or a timeout (at least that long); a connection error says nothing about it.
+fn says_how_long(result: &Result<Answer>) -> bool {
+    result.is_ok() || matches!(result, Err(e) if e.kind() == ErrorKind::Timeout)
 }
 
 /// Why an attempt failed: its error, or its answer's status.

@@ -2,6 +2,8 @@
 
 use crate::call::Prepared;
 use crate::config::Config;
+use crate::error::Result;
+use crate::transport::Answer;
 
 /// `concurrent_calls` and the failure set.
 #[derive(Debug)]
@@ -36,6 +38,14 @@ impl Policy {
     /// Whether hedging is configured at all.
     pub(crate) fn hedging(&self) -> bool {
         self.max_attempts > 1
+    }
+
+    /// Whether an attempt failed: an error, or an answer whose status is in the failure set.
+    pub(crate) fn failed(&self, result: &Result<Answer>) -> bool {
+        match result {
+            Ok(answer) => self.is_failure(answer.status.as_u16()),
+            Err(_) => true,
+        }
     }
 
     /// An answer with this status is a failed attempt (by default 5xx; 4xx is an answer).

@@ -1,4 +1,4 @@
-//! A sleep precise to tens of microseconds, for hedge delays below a few milliseconds.
+//! A sleep precise to tens of microseconds, for hedge delays and attempt timeouts below 20 ms.
 //!
 //! tokio's timer wheel ticks once a millisecond, so `tokio::time::sleep(250µs)` sleeps about a
 //! millisecond or more: for a sub-millisecond service the hedge would go out several
@@ -65,7 +65,9 @@ struct TimerThread {
 }
 
 impl TimerThread {
-    fn start() -> &'static TimerThread {
+    /// The timer thread, or `None` when the OS refuses a thread: sleeps then use tokio's timer,
+    /// less precise but working.
+    fn start() -> Option<&'static TimerThread> {
         // Leaked on purpose: it lives as long as the process (or its fork generation).
         let t: &'static TimerThread = Box::leak(Box::new(TimerThread {
             state: Mutex::new(State::default()),
@@ -74,8 +76,8 @@ impl TimerThread {
         std::thread::Builder::new()
             .name("tailrace-timer".into())
             .spawn(move || t.run())
-            .expect("tailrace: cannot start the timer thread");
-        t
+            .ok()
+            .map(|_| t)
     }
 
     fn run(&self) {
@@ -139,9 +141,9 @@ impl TimerThread {
 
 /// The timer thread of this fork generation (a forked child starts its own). One atomic load per
 /// precise sleep once started: the runtime's `ForkLocal`, as the other per-generation state.
-fn timer() -> &'static TimerThread {
-    static TIMER: OnceLock<ForkLocal<&'static TimerThread>> = OnceLock::new();
-    TIMER
+fn timer() -> Option<&'static TimerThread> {
+    static TIMER: OnceLock<ForkLocal<Option<&'static TimerThread>>> = OnceLock::new();
+    *TIMER
         .get_or_init(|| ForkLocal::new(TimerThread::start()))
         .get_or_make(TimerThread::start)
 }
@@ -194,12 +196,20 @@ impl Future for Sleep {
                             return Poll::Ready(());
                         }
                     }
-                    None => {
-                        let e = Arc::new(Entry::default());
-                        *lock(&e.waker) = Some(cx.waker().clone());
-                        timer().schedule(*at, e.clone());
-                        *entry = Some(e);
-                    }
+                    None => match timer() {
+                        Some(t) => {
+                            let e = Arc::new(Entry::default());
+                            *lock(&e.waker) = Some(cx.waker().clone());
+                            t.schedule(*at, e.clone());
+                            *entry = Some(e);
+                        }
+                        // No timer thread: tokio's timer, to the same instant.
+                        None => {
+                            let at = *at;
+                            *self = Sleep::Tokio(Box::pin(tokio::time::sleep_until(at.into())));
+                            return self.poll(cx);
+                        }
+                    },
                 }
                 Poll::Pending
             }

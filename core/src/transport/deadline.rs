@@ -1,5 +1,6 @@
-//! Deadlines: `connect_timeout_ms` around TCP connect plus TLS handshake (hyper-util's own
-//! connect timeout covers TCP only), and the error each deadline produces.
+//! The connect deadline: `connect_timeout_ms` around TCP connect plus TLS handshake (hyper-util's
+//! own connect timeout covers TCP only). The attempt and call deadlines live in
+//! [`crate::attempt`] and [`crate::watchdog`].
 //!
 //! The connector sits behind one `Arc`: hyper-util clones its whole client (connector included)
 //! for every request, and the TLS connector holds several `Arc`s whose counts every worker

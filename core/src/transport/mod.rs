@@ -1,7 +1,8 @@
 //! One attempt to one host, nothing more: send the request over the pooled client, read the body
 //! under the cap, and turn any failure into an [`Error`] that says which stage failed.
 //!
-//! Stage before: the hedger (which decides how many attempts, when, and to which host).
+//! Stage before: the attempt ([`crate::attempt`]: its deadline and its host's numbers), started
+//! by the hedger, which decides how many attempts, when, and to which host.
 
 mod body;
 mod connector;
