@@ -208,12 +208,7 @@ impl Client {
     /// A client from a finished [`Config`] (the path bindings take).
     pub fn new(config: Config) -> Result<Client> {
         config.validate()?;
-        // The pool spawns its reaper task, so it is built inside the runtime.
-        let transport = {
-            let handle = runtime::try_handle()?;
-            let _enter = handle.enter();
-            Transport::new(&config)?
-        };
+        let transport = Transport::new(&config)?;
         let recorder = Recorder::new();
         let balancer = Balancer::new(&config, &recorder);
         Ok(Client {

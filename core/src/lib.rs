@@ -29,6 +29,7 @@ mod call;
 mod client;
 pub mod config;
 mod error;
+mod fnv;
 mod hedge;
 mod limit;
 mod order;

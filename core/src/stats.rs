@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorKind;
+use crate::fnv::FnvBuildHasher;
 use crate::runtime::ForkLocal;
 use crate::shard;
 use crate::sync::{lock, read, write, ForkMutex};
@@ -137,7 +138,7 @@ pub(crate) struct Recorder {
 /// The hosts of one fork generation: looked up by URL, listed in `order`.
 #[derive(Debug, Default)]
 struct HostTable {
-    map: RwLock<HashMap<String, Arc<HostStats>, HostHasher>>,
+    map: RwLock<HashMap<String, Arc<HostStats>, FnvBuildHasher>>,
     /// Configured hosts first, in `hosts` order; then hosts reached by full URL.
     order: Mutex<Vec<Arc<HostStats>>>,
 }
@@ -182,32 +183,6 @@ impl HostTable {
             order
         });
         HostTable::from_order(order)
-    }
-}
-
-/// Every full-URL call looks its host up, so the map hashes with FNV-1a rather than SipHash
-/// (several times slower on short keys). Flooding it with colliding host names could only slow
-/// lookups in a map capped at `MAX_TRACKED_HOSTS` entries.
-type HostHasher = std::hash::BuildHasherDefault<Fnv>;
-
-#[derive(Default)]
-struct Fnv(u64);
-
-impl std::hash::Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

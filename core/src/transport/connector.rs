@@ -1,13 +1,11 @@
-//! The pooled hyper-util client: TCP with keep-alive, rustls with the system's roots plus
-//! `ca_file` (verification is always on), ALPN for HTTP/2, and h2c by prior knowledge.
+//! How a new connection is made: TCP with keep-alive and no Nagle, then rustls with the system's
+//! roots plus `ca_file` (verification is always on) when the URL says https, offering h2 by ALPN
+//! unless `http2` is `never`; all under `connect_timeout_ms`. The pool ([`super::pool`]) does
+//! the HTTP handshake on what this returns.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use once_cell::sync::Lazy;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
@@ -18,9 +16,6 @@ use crate::error::{Error, Result};
 
 /// TCP, then TLS when the URL says https, all under `connect_timeout_ms`.
 pub(crate) type Connector = ConnectTimeout<hyper_rustls::HttpsConnector<HttpConnector>>;
-
-/// The pooled client every attempt goes through.
-pub(crate) type PooledClient = Client<Connector, Full<Bytes>>;
 
 /// The system's trusted roots, read once per process (parsing them takes milliseconds).
 static SYSTEM_ROOTS: Lazy<Vec<CertificateDer<'static>>> =
@@ -60,9 +55,8 @@ fn tls_config(config: &Config) -> Result<rustls::ClientConfig> {
     Ok(tls)
 }
 
-/// Build the pooled client for one `Config`. Must run inside the runtime (the pool spawns its
-/// idle-reaper there).
-pub(crate) fn build(config: &Config) -> Result<PooledClient> {
+/// The connector for one `Config`.
+pub(crate) fn build(config: &Config) -> Result<Connector> {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
@@ -76,14 +70,5 @@ pub(crate) fn build(config: &Config) -> Result<PooledClient> {
         (Http2::Auto, true) => builder.enable_http2().wrap_connector(tcp),
         (Http2::Auto, false) => builder.enable_all_versions().wrap_connector(tcp),
     };
-    let connector = ConnectTimeout::new(https, config.connect_timeout);
-
-    let mut b = Client::builder(TokioExecutor::new());
-    // No h2 timer: nothing here uses h2 keep-alive pings, and hyper-util clones the client (its
-    // builders included) for every request.
-    b.pool_timer(TokioTimer::new())
-        .pool_idle_timeout(config.pool_idle_timeout)
-        .pool_max_idle_per_host(config.pool_max_idle_per_host)
-        .http2_only(config.http2_prior_knowledge && config.http2 != Http2::Never);
-    Ok(b.build(connector))
+    Ok(ConnectTimeout::new(https, config.connect_timeout))
 }

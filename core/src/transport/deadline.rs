@@ -2,10 +2,8 @@
 //! own connect timeout covers TCP only). The attempt and call deadlines live in
 //! [`crate::attempt`] and [`crate::watchdog`].
 //!
-//! The connector sits behind one `Arc`: hyper-util clones its whole client (connector included)
-//! for every request, and the TLS connector holds several `Arc`s whose counts every worker
-//! thread would bump and drop per request. Here one count moves per request, and the connector
-//! itself is cloned only when a connection is made.
+//! The connector sits behind one `Arc`: the pool clones it for every connection it makes, and
+//! the TLS connector holds several `Arc`s whose counts would all move per clone; here one does.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, LOCATION};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, LOCATION};
 use http::{request, Method, Request, Response, StatusCode, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -77,6 +77,10 @@ pub(crate) async fn handle(
         if let Ok(value) = HeaderValue::from_str(location) {
             head = head.header(LOCATION, value);
         }
+    }
+    // HTTP/2 has no connection header (hyper would refuse to send it).
+    if plan.close && parts.version < Version::HTTP_2 {
+        head = head.header(CONNECTION, HeaderValue::from_static("close"));
     }
 
     let chunk_bytes = plan.chunk_bytes.unwrap_or(DEFAULT_CHUNK_BYTES);

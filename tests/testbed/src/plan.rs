@@ -21,6 +21,8 @@ pub(crate) struct Plan {
     pub(crate) chunked: bool,
     pub(crate) chunk_delay: Duration,
     pub(crate) close_mid_body: bool,
+    /// HTTP/1: answer with `connection: close`, so the connection ends after this response.
+    pub(crate) close: bool,
     pub(crate) location: Option<String>,
 }
 
@@ -59,6 +61,7 @@ impl Plan {
                 "chunked" => plan.chunked = flag()?,
                 "chunk_delay_us" => plan.chunk_delay = Duration::from_micros(int()?),
                 "close_mid_body" => plan.close_mid_body = flag()?,
+                "close" => plan.close = flag()?,
                 "location" => {
                     if http::HeaderValue::from_str(&value).is_err() {
                         return Err(bad(&"not a valid header value"));
@@ -126,7 +129,7 @@ mod tests {
     fn reads_every_parameter() {
         let plan = Plan::from_query(
             "latency=tail%3A0.5%3A1%3A2&status=302&error_rate=0.5&body_bytes=10&chunk_bytes=3\
-             &chunked=1&chunk_delay_us=7&close_mid_body=true&location=http%3A%2F%2Fx%2F&other=9",
+             &chunked=1&chunk_delay_us=7&close_mid_body=true&close=1&location=http%3A%2F%2Fx%2F&other=9",
         )
         .unwrap();
         assert_eq!(
@@ -140,6 +143,7 @@ mod tests {
                 chunked: true,
                 chunk_delay: Duration::from_micros(7),
                 close_mid_body: true,
+                close: true,
                 location: Some("http://x/".into()),
             }
         );

@@ -1,6 +1,6 @@
 //! Accepting connections and serving HTTP/1.1 and HTTP/2 (prior knowledge or ALPN) on each.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +51,8 @@ impl Server {
             match listener.accept().await {
                 Ok((stream, _)) => {
                     self.shared.counters.connections.fetch_add(1, Relaxed);
-                    tokio::spawn(self.clone().connection(stream));
+                    let open = Open::new(self.shared.clone());
+                    tokio::spawn(self.clone().connection(stream, open));
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off instead of spinning.
@@ -62,7 +63,7 @@ impl Server {
         }
     }
 
-    async fn connection(self, stream: TcpStream) {
+    async fn connection(self, stream: TcpStream, _open: Open) {
         // Responses are small and latency is what is measured: never wait for Nagle.
         let _ = stream.set_nodelay(true);
         match &self.tls {
@@ -88,5 +89,21 @@ impl Server {
         // An error here is the client going away or breaking the protocol; the trackers of
         // any unfinished requests have already recorded it.
         let _ = self.http.serve_connection(TokioIo::new(io), service).await;
+    }
+}
+
+/// Counts a connection in `open_connections` until its task ends (or is dropped).
+struct Open(Arc<Shared>);
+
+impl Open {
+    fn new(shared: Arc<Shared>) -> Open {
+        shared.counters.open_connections.fetch_add(1, SeqCst);
+        Open(shared)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.counters.open_connections.fetch_sub(1, SeqCst);
     }
 }

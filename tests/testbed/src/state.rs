@@ -34,6 +34,8 @@ pub(crate) struct Counters {
     pub(crate) in_flight: AtomicU64,
     pub(crate) max_in_flight: AtomicU64,
     pub(crate) connections: AtomicU64,
+    /// Connections open now (accepted and not yet ended).
+    pub(crate) open_connections: AtomicU64,
     pub(crate) tls_handshake_failures: AtomicU64,
     /// Indexed by status code (hyper allows 100..=999).
     status: Vec<AtomicU64>,
@@ -52,6 +54,7 @@ impl Shared {
                 in_flight: AtomicU64::new(0),
                 max_in_flight: AtomicU64::new(0),
                 connections: AtomicU64::new(0),
+                open_connections: AtomicU64::new(0),
                 tls_handshake_failures: AtomicU64::new(0),
                 status: (0..1000).map(|_| AtomicU64::new(0)).collect(),
                 versions: Default::default(),
@@ -74,6 +77,7 @@ impl Shared {
             finished: c.finished.load(Relaxed),
             cancelled: c.cancelled.load(Relaxed),
             connections: c.connections.load(Relaxed),
+            open_connections: c.open_connections.load(SeqCst),
             tls_handshake_failures: c.tls_handshake_failures.load(Relaxed),
             ..Stats::default()
         };
@@ -93,7 +97,8 @@ impl Shared {
         stats
     }
 
-    /// Zeroes the counters and empties the log; `in_flight` is current, so it stays.
+    /// Zeroes the counters and empties the log; `in_flight` and `open_connections` are
+    /// current, so they stay.
     pub(crate) fn reset(&self) {
         let c = &self.counters;
         for n in [

@@ -29,6 +29,8 @@ pub struct Stats {
     pub max_in_flight: u64,
     /// TCP connections accepted.
     pub connections: u64,
+    /// TCP connections open now: accepted and not yet closed (not zeroed by a reset).
+    pub open_connections: u64,
     /// TLS handshakes that failed (for example a client that does not trust the CA).
     pub tls_handshake_failures: u64,
     /// Response heads produced, by status code (`"200"`, `"503"`, ...).

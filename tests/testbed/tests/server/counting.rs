@@ -183,6 +183,7 @@ async fn stats_and_reset_endpoints() {
         "in_flight",
         "max_in_flight",
         "connections",
+        "open_connections",
         "tls_handshake_failures",
         "status",
         "versions",
@@ -266,4 +267,39 @@ fn wait_until_reports_success_or_the_last_snapshot() {
         .wait_until(Duration::from_millis(20), |s| s.requests == 1)
         .unwrap_err();
     assert_eq!(err.requests, 0);
+}
+
+#[tokio::test]
+async fn open_connections_counts_connections_until_either_side_closes() {
+    let tb = Testbed::start(Config::default()).unwrap();
+    let mut a = h1(tb.port()).await;
+    let b = h1(tb.port()).await;
+    read_all(
+        within("call", a.send_request(keyed(tb.port(), "/", "a", 1)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    wait_for(&tb, "two open", |s| s.open_connections == 2).await;
+    // The client closing one.
+    drop(b);
+    wait_for(&tb, "one open", |s| s.open_connections == 1).await;
+    // The server closing the other after answering with `connection: close`.
+    let res = read_all(
+        within(
+            "call",
+            a.send_request(keyed(tb.port(), "/?close=1", "a", 2)),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(res.header("connection"), Some("close"));
+    let stats = wait_for(&tb, "none open", |s| s.open_connections == 0).await;
+    assert_eq!(stats.connections, 2);
+    // A reset leaves the current count alone.
+    let _c = h1(tb.port()).await;
+    wait_for(&tb, "one open", |s| s.open_connections == 1).await;
+    tb.reset();
+    assert_eq!(tb.stats().open_connections, 1);
 }

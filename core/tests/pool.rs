@@ -1,0 +1,294 @@
+//! The connection pool against real servers on 127.0.0.1: which connections are reused, which
+//! are closed and when, and how attempts share one HTTP/2 connection (also while it is made).
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tailrace::{Client, ErrorKind, Request, TimeoutKind};
+use tailrace_testbed::{Config as TestbedConfig, Testbed};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn testbed() -> Testbed {
+    Testbed::start(TestbedConfig::default()).expect("testbed starts")
+}
+
+/// Await calls from a test thread.
+fn finish<F: std::future::Future>(calls: Vec<F>) -> Vec<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    calls.into_iter().map(|c| rt.block_on(c)).collect()
+}
+
+#[test]
+fn a_connection_the_server_closes_after_answering_is_not_used_again() {
+    let tb = testbed();
+    let c = Client::builder().hosts([tb.url()]).build().unwrap();
+    for _ in 0..5 {
+        let r = c.send_blocking(Request::get("/bye?close=1")).unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["connection"], "close");
+    }
+    assert_eq!(tb.stats().connections, 5, "one connection per call");
+    // And one the server keeps is used again.
+    for _ in 0..3 {
+        c.send_blocking(Request::get("/stay")).unwrap();
+    }
+    assert_eq!(tb.stats().connections, 6);
+}
+
+/// A keep-alive HTTP/1.1 server that answers one request per connection and then closes it
+/// without saying so (as servers do when their idle timeout ends a connection). Counts the
+/// connections it accepted.
+fn one_request_per_connection_server() -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            counter.fetch_add(1, SeqCst);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(1) => head.push(byte[0]),
+                    _ => break,
+                }
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok",
+            );
+            // Dropped: closed, with no `connection: close` beforehand.
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn a_connection_the_server_closed_while_idle_is_replaced() {
+    let (port, accepted) = one_request_per_connection_server();
+    let c = Client::builder().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    for round in 1..=3 {
+        let r = c.send_blocking(Request::get(&url)).unwrap();
+        assert_eq!(&r.body()[..], b"ok");
+        assert_eq!(accepted.load(SeqCst), round);
+        // Long enough for the client to see the server's close on the idle connection.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(c.stats().errors.values().sum::<u64>(), 0);
+}
+
+#[test]
+fn idle_connections_close_after_the_idle_timeout() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .set("pool_idle_timeout_ms", "300")
+        .build()
+        .unwrap();
+    let done = Instant::now();
+    c.send_blocking(Request::get("/")).unwrap();
+    assert_eq!(tb.stats().open_connections, 1);
+    tb.wait_until(WAIT, |s| s.open_connections == 0)
+        .expect("the idle connection is closed");
+    assert!(
+        done.elapsed() >= Duration::from_millis(300),
+        "closed after {:?}, before the idle timeout",
+        done.elapsed()
+    );
+    // The next call makes a new one.
+    c.send_blocking(Request::get("/")).unwrap();
+    assert_eq!(tb.stats().connections, 2);
+}
+
+#[test]
+fn without_an_idle_timeout_idle_connections_stay_open() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .set("pool_idle_timeout_ms", "0")
+        .build()
+        .unwrap();
+    c.send_blocking(Request::get("/")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.send_blocking(Request::get("/")).unwrap();
+    let s = tb.stats();
+    assert_eq!((s.connections, s.open_connections), (1, 1));
+}
+
+#[test]
+fn at_most_pool_max_idle_per_host_connections_stay_idle() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .set("pool_max_idle_per_host", "2")
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..6)
+        .map(|_| c.send(Request::get("/?delay_ms=200")))
+        .collect();
+    tb.wait_until(WAIT, |s| s.in_flight == 6)
+        .expect("6 at once, 6 connections");
+    for r in finish(calls) {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    tb.wait_until(WAIT, |s| s.open_connections == 2)
+        .expect("all but 2 closed");
+    for _ in 0..4 {
+        c.send_blocking(Request::get("/")).unwrap();
+    }
+    assert_eq!(tb.stats().connections, 6, "the 2 kept are used again");
+}
+
+#[test]
+fn with_pool_max_idle_per_host_0_no_connection_is_used_twice() {
+    let tb = testbed();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .set("pool_max_idle_per_host", "0")
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        c.send_blocking(Request::get("/")).unwrap();
+    }
+    assert_eq!(tb.stats().connections, 3);
+}
+
+#[test]
+fn http2_calls_share_one_connection_even_when_they_start_together() {
+    // Over TLS, so the connection takes a handshake's time to make: the other calls arrive
+    // while it is being made, and wait for it.
+    let tb = Testbed::start(TestbedConfig {
+        tls: true,
+        ..TestbedConfig::default()
+    })
+    .unwrap();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .ca_file(tb.ca_file().unwrap())
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..50)
+        .map(|i| c.send(Request::get(format!("/together?i={i}"))))
+        .collect();
+    for r in finish(calls) {
+        assert_eq!(r.unwrap().version(), http::Version::HTTP_2);
+    }
+    let s = tb.stats();
+    assert_eq!((s.requests, s.connections), (50, 1));
+}
+
+#[test]
+fn after_alpn_chose_http2_calls_share_its_connection() {
+    let tb = Testbed::start(TestbedConfig {
+        tls: true,
+        ..TestbedConfig::default()
+    })
+    .unwrap();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .ca_file(tb.ca_file().unwrap())
+        .build()
+        .unwrap();
+    assert_eq!(
+        c.send_blocking(Request::get("/first")).unwrap().version(),
+        http::Version::HTTP_2
+    );
+    let calls: Vec<_> = (0..30)
+        .map(|_| c.send(Request::get("/then?delay_ms=20")))
+        .collect();
+    for r in finish(calls) {
+        assert_eq!(r.unwrap().version(), http::Version::HTTP_2);
+    }
+    assert_eq!(tb.stats().connections, 1);
+}
+
+/// Accepts TCP connections and never says a word (a TLS handshake there hangs); counts them.
+fn silent_server() -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let counter = accepted.clone();
+    std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            counter.fetch_add(1, SeqCst);
+            open.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+#[test]
+fn attempts_waiting_for_an_http2_connection_share_its_failure() {
+    let (port, accepted) = silent_server();
+    let c = Client::builder()
+        .http2_prior_knowledge(true)
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/");
+    let calls: Vec<_> = (0..10).map(|_| c.send(Request::get(&url))).collect();
+    for r in finish(calls) {
+        let e = r.unwrap_err();
+        assert_eq!(e.timeout_kind(), Some(TimeoutKind::Connect), "{e}");
+    }
+    // One connect for all ten: they did not each wait out a connect timeout in turn.
+    assert_eq!(accepted.load(SeqCst), 1);
+    // A later call tries again.
+    let e = c.send_blocking(Request::get(&url)).unwrap_err();
+    assert_eq!(e.timeout_kind(), Some(TimeoutKind::Connect), "{e}");
+    assert_eq!(accepted.load(SeqCst), 2);
+}
+
+#[test]
+fn a_cancelled_http2_connect_lets_a_waiting_attempt_make_its_own() {
+    let (port, accepted) = silent_server();
+    let c = Client::builder()
+        .http2_prior_knowledge(true)
+        .connect_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/");
+    let first = c.send(Request::get(&url));
+    let deadline = Instant::now() + WAIT;
+    while accepted.load(SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the first connect never arrived");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let second = c.send(Request::get(&url));
+    drop(first);
+    let e = finish(vec![second]).pop().unwrap().unwrap_err();
+    assert_eq!(e.timeout_kind(), Some(TimeoutKind::Connect), "{e}");
+    assert_eq!(accepted.load(SeqCst), 2);
+}
+
+#[test]
+fn a_refused_http2_connect_fails_every_waiting_attempt_as_connect() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Client::builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let calls: Vec<_> = (0..10).map(|_| c.send(Request::get(&url))).collect();
+    for r in finish(calls) {
+        let e = r.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
+        assert!(e.to_string().contains("nothing is listening"), "{e}");
+    }
+}
