@@ -22,10 +22,13 @@
 //!   with an eventfd for event loops), a callback (`tailrace_send_cb`, run on a runtime thread:
 //!   it must not block), or a blocking call (`tailrace_send_blocking`). `tailrace_cancel` drops a
 //!   call inside the runtime, releasing its limiter slot, order-key turn and connections.
+//! - **Memory**: the library allocates with mimalloc (see `alloc.rs`); `TAILRACE_ALLOCATOR=system`
+//!   makes it use the process's `malloc`, for valgrind, sanitizers and heap profilers.
 #![allow(non_camel_case_types)] // C type names: tailrace_client, tailrace_result, ...
 #![allow(clippy::missing_safety_doc)] // the safety contract of each function is its C doc
 #![warn(missing_docs)]
 
+mod alloc;
 mod boundary;
 mod client;
 mod config;
@@ -37,6 +40,9 @@ mod response;
 mod result;
 mod send;
 mod version;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Allocator = alloc::Allocator;
 
 pub use client::*;
 pub use config::*;

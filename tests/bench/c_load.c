@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
     return rc;
   }
 
-  size_t all = total + warmup, sent = 0, done = 0, errors = 0, attempts = 0;
+  size_t all = total + warmup, sent = 0, done = 0, errors = 0, attempts = 0, waits = 0;
   double *started = calloc(all, sizeof *started), *lat = calloc(total, sizeof *lat);
   double submit_us = 0, drain_us = 0, t0 = 0;
   tailrace_event evs[512];
@@ -151,6 +151,7 @@ int main(int argc, char **argv) {
       return 1;
     }
     double got = now_us();
+    if (done >= warmup) waits++;
     for (size_t i = 0; i < n; i++) {
       uint64_t id = evs[i].id;
       if (evs[i].result != TAILRACE_OK) errors++;
@@ -169,10 +170,10 @@ int main(int argc, char **argv) {
   qsort(lat, total, sizeof *lat, cmp);
   printf("{\"client\":\"c-abi\",\"concurrency\":%zu,\"requests\":%zu,\"errors\":%zu,\"secs\":%.3f,"
          "\"rps\":%.1f,\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"max_us\":%.0f,\"attempts\":%zu,"
-         "\"submit_us_per_call\":%.3f,\"drain_us_per_call\":%.3f}\n",
+         "\"submit_us_per_call\":%.3f,\"drain_us_per_call\":%.3f,\"events_per_wait\":%.2f}\n",
          conc, total, errors, secs, (double)total / secs, lat[total / 2], lat[total * 99 / 100],
          lat[total * 999 / 1000], lat[total - 1], attempts, submit_us / (double)total,
-         drain_us / (double)total);
+         drain_us / (double)total, (double)total / (double)(waits ? waits : 1));
   free(started);
   free(lat);
   tailrace_queue_free(q);

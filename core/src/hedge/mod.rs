@@ -200,7 +200,7 @@ impl Hedger {
         let numbered = env.config.attempt_header && self.policy.hedging();
         let req = env
             .transport
-            .start(call.take_http_request(&host, numbered)?);
+            .start(call.take_http_request(&host, numbered)?)?;
         // The clock is read only when an adaptive delay wants the attempt's latency. Dropped
         // unfinished (the call was dropped while the attempt ran), the stopwatch records the
         // time the attempt had run, a lower bound.
@@ -226,7 +226,7 @@ impl Hedger {
     ) -> Result<()> {
         let (host_index, host) = pick_host(env, call, &race.hosts_in_use())?;
         let req = call.http_request(&host, index, env.config.attempt_header)?;
-        let started = env.transport.start(req);
+        let started = env.transport.start(req)?;
         let owned = host.clone();
         let future = Box::pin(async move { attempt::run(env, started, &owned).await });
         race.start(index, host_index, host, slot, future);

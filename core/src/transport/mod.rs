@@ -10,6 +10,7 @@ mod connector;
 mod deadline;
 mod pool;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -60,86 +61,100 @@ impl Transport {
 
     /// Find `req`'s destination in the pool. Nothing is sent until [`Transport::receive`]
     /// polls the result.
-    pub(crate) fn start(&self, req: http::Request<Full<Bytes>>) -> Started {
-        Started {
-            dest: self.pool.destination(req.uri()),
-            req,
+    pub(crate) fn start(&self, req: http::Request<Full<Bytes>>) -> Result<Started> {
+        match self.pool.destination(req.uri()) {
+            Some(dest) => Ok(Started { dest, req }),
+            None => Err(Error::internal(format!(
+                "`{}` reached the transport without a host",
+                req.uri()
+            ))),
         }
     }
 
     /// Send a started request to `host` (`scheme://authority`, named in errors) and read its
     /// whole answer. Dropping the future cancels the attempt: for HTTP/1 the connection is
     /// closed, for HTTP/2 the stream is reset.
-    pub(crate) async fn receive(&self, started: Started, host: &str) -> Result<Answer> {
-        let Started { dest, mut req } = started;
-        let Some(dest) = dest else {
-            return Err(Error::internal(format!(
-                "`{}` reached the transport without a host",
-                req.uri()
-            )));
-        };
-        loop {
-            let (conn, reused) = self.pool.checkout(&dest, host).await?;
-            // The response and, for HTTP/1, the connection to hand back after the body; or
-            // the request when it never left, and why.
-            let sent = match conn {
-                Conn::Http1(mut sender) => {
-                    let absolute = to_origin_form(&mut req, &dest);
-                    match sender.try_send_request(req).await {
-                        Ok(resp) => Ok((resp, Some(sender))),
-                        Err(mut e) => Err((
-                            // Back to what it was, in case it goes again over HTTP/2.
-                            e.take_message().map(|mut r| {
-                                *r.uri_mut() = absolute;
-                                r
-                            }),
-                            e.into_error(),
-                        )),
+    ///
+    /// An `async` block that owns `started`, not an `async fn` that would move it into locals:
+    /// every call's future would carry the 256-byte request twice.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub(crate) fn receive<'a>(
+        &'a self,
+        mut started: Started,
+        host: &'a str,
+    ) -> impl Future<Output = Result<Answer>> + 'a {
+        async move {
+            loop {
+                let dest = &started.dest;
+                let (conn, reused) = self.pool.checkout(dest, host).await?;
+                // The response and, for HTTP/1, the connection to hand back after the body. A
+                // block, so the send's outcome is dead (not kept in the future) while the body
+                // is read.
+                let (resp, h1) = {
+                    let sent = match conn {
+                        Conn::Http1(mut sender) => {
+                            let absolute = to_origin_form(&mut started.req, dest);
+                            match sender.try_send_request(started.req).await {
+                                Ok(resp) => Ok((resp, Some(sender))),
+                                Err(mut e) => Err((
+                                    // Back to what it was, in case it goes again over HTTP/2.
+                                    e.take_message().map(|mut r| {
+                                        *r.uri_mut() = absolute;
+                                        r
+                                    }),
+                                    e.into_error(),
+                                )),
+                            }
+                        }
+                        Conn::Http2(mut sender) => {
+                            match sender.try_send_request(started.req).await {
+                                Ok(resp) => Ok((resp, None)),
+                                Err(mut e) => Err((e.take_message(), e.into_error())),
+                            }
+                        }
+                    };
+                    match sent {
+                        Ok(sent) => sent,
+                        // It never left: a reused connection had closed meanwhile. Again, on
+                        // another.
+                        Err((Some(unsent), _)) if reused => {
+                            started.req = unsent;
+                            continue;
+                        }
+                        Err((Some(_), e)) => {
+                            return Err(Error::new(
+                                ErrorKind::Protocol,
+                                format!(
+                                    "the new connection to {host} closed before the request was \
+                                     sent: {e}"
+                                ),
+                            )
+                            .with_sent(Sent::No))
+                        }
+                        Err((None, e)) => return Err(classify(&e, Stage::Exchange, host)),
                     }
+                };
+                // Only what the answer keeps lives across the body's await (not the whole head).
+                let (
+                    http::response::Parts {
+                        status,
+                        version,
+                        headers,
+                        ..
+                    },
+                    body,
+                ) = resp.into_parts();
+                let body = body::read_limited(body, self.max_response_bytes).await?;
+                if let Some(sender) = h1 {
+                    self.pool.put(&started.dest, sender);
                 }
-                Conn::Http2(mut sender) => match sender.try_send_request(req).await {
-                    Ok(resp) => Ok((resp, None)),
-                    Err(mut e) => Err((e.take_message(), e.into_error())),
-                },
-            };
-            let (resp, h1) = match sent {
-                Ok(sent) => sent,
-                // It never left: a reused connection had closed meanwhile. Again, on another.
-                Err((Some(unsent), _)) if reused => {
-                    req = unsent;
-                    continue;
-                }
-                Err((Some(_), e)) => {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        format!(
-                            "the new connection to {host} closed before the request was sent: {e}"
-                        ),
-                    )
-                    .with_sent(Sent::No))
-                }
-                Err((None, e)) => return Err(classify(&e, Stage::Exchange, host)),
-            };
-            // Only what the answer keeps lives across the body's await (not the whole head).
-            let (
-                http::response::Parts {
+                return Ok(Answer {
                     status,
                     version,
                     headers,
-                    ..
-                },
-                body,
-            ) = resp.into_parts();
-            let body = body::read_limited(body, self.max_response_bytes).await?;
-            if let Some(sender) = h1 {
-                self.pool.put(&dest, sender);
+                    body,
+                });
             }
-            return Ok(Answer {
-                status,
-                version,
-                headers,
-                body,
-            });
         }
     }
 }
@@ -159,7 +174,7 @@ fn to_origin_form(req: &mut http::Request<Full<Bytes>>, dest: &Destination) -> U
 
 /// A request handed to the transport (see [`Transport::start`]).
 pub(crate) struct Started {
-    dest: Option<Arc<Destination>>,
+    dest: Arc<Destination>,
     req: http::Request<Full<Bytes>>,
 }
 
@@ -278,7 +293,10 @@ mod tests {
             let req = http::Request::get(url)
                 .body(Full::new(Bytes::new()))
                 .unwrap();
-            let answer = transport.receive(transport.start(req), "h").await.unwrap();
+            let answer = transport
+                .receive(transport.start(req).unwrap(), "h")
+                .await
+                .unwrap();
             assert_eq!(answer.status, 200);
         });
         assert_eq!(tb.stats().requests, 1);
