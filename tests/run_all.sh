@@ -9,8 +9,8 @@ step() { printf '\n=== %s ===\n' "$*"; }
 step "Rust: unit, integration and doc tests (core, testbed)"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
-# The C ABI's allocator switch (ffi/src/alloc.rs): the C suite's valgrind and ASan runs rely on it.
-TAILRACE_ALLOCATOR=system cargo test -q -p tailrace-ffi --lib alloc
+# The C ABI's allocator switch (core/src/alloc.rs): the C suite's valgrind and ASan runs rely on it.
+TAILRACE_ALLOCATOR=system cargo test -q -p tailrace-ffi --lib allocator
 
 # Later layers (C ABI, Python, Go) add their steps below, each building on the same target dir.
 

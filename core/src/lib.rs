@@ -23,6 +23,8 @@
 //! ```
 #![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 mod attempt;
 mod balance;
 mod call;

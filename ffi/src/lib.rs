@@ -22,13 +22,12 @@
 //!   with an eventfd for event loops), a callback (`tailrace_send_cb`, run on a runtime thread:
 //!   it must not block), or a blocking call (`tailrace_send_blocking`). `tailrace_cancel` drops a
 //!   call inside the runtime, releasing its limiter slot, order-key turn and connections.
-//! - **Memory**: the library allocates with mimalloc (see `alloc.rs`); `TAILRACE_ALLOCATOR=system`
+//! - **Memory**: the library allocates with mimalloc (see core's `alloc.rs`); `TAILRACE_ALLOCATOR=system`
 //!   makes it use the process's `malloc`, for valgrind, sanitizers and heap profilers.
 #![allow(non_camel_case_types)] // C type names: tailrace_client, tailrace_result, ...
 #![allow(clippy::missing_safety_doc)] // the safety contract of each function is its C doc
 #![warn(missing_docs)]
 
-mod alloc;
 mod boundary;
 mod client;
 mod config;
@@ -41,8 +40,23 @@ mod result;
 mod send;
 mod version;
 
+/// mimalloc, or malloc with `TAILRACE_ALLOCATOR=system` (`tailrace::alloc`).
 #[global_allocator]
-static ALLOCATOR: alloc::Allocator = alloc::Allocator;
+static ALLOCATOR: tailrace_core::alloc::Allocator = tailrace_core::alloc::Allocator;
+
+#[cfg(test)]
+mod allocator {
+    #[test]
+    fn the_allocator_is_chosen_by_the_environment_at_the_first_allocation() {
+        let v: Vec<u64> = (0..10_000).collect();
+        let expected = match std::env::var("TAILRACE_ALLOCATOR").as_deref() {
+            Ok("system") => "system",
+            _ => "mimalloc",
+        };
+        assert_eq!(tailrace_core::alloc::Allocator::chosen(), Some(expected));
+        assert_eq!(v.iter().sum::<u64>(), 49_995_000);
+    }
+}
 
 pub use client::*;
 pub use config::*;

@@ -1,5 +1,8 @@
-//! The library's allocator: mimalloc, or the process's `malloc` when the environment says
-//! `TAILRACE_ALLOCATOR=system` (read once, at the library's first allocation).
+//! The allocator of tailrace's C library and Python extension (feature `mimalloc`): mimalloc, or
+//! the process's `malloc` when the environment says `TAILRACE_ALLOCATOR=system` (read once, at the
+//! library's first allocation). A crate that builds such a library installs it with
+//! `#[global_allocator] static A: tailrace::alloc::Allocator = tailrace::alloc::Allocator;`. Rust
+//! programs that use tailrace as a crate keep whatever allocator they chose.
 //!
 //! Why not `malloc`: most of a call's memory is allocated on one thread and freed on another
 //! (the request and the call on the caller's thread, freed on a runtime thread; the response on a
@@ -22,14 +25,27 @@ use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use mimalloc::MiMalloc;
 
-/// The `#[global_allocator]` of the library (see the module docs).
-pub(crate) struct Allocator;
+/// The `#[global_allocator]` of a library built on tailrace (see the module docs).
+#[derive(Debug)]
+pub struct Allocator;
 
 const UNDECIDED: u8 = 0;
 const MIMALLOC: u8 = 1;
 const SYSTEM: u8 = 2;
 
 static CHOICE: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+impl Allocator {
+    /// `"mimalloc"` or `"system"` once the first allocation has made the choice, else `None`
+    /// (also when this allocator is not the global one).
+    pub fn chosen() -> Option<&'static str> {
+        match CHOICE.load(Relaxed) {
+            MIMALLOC => Some("mimalloc"),
+            SYSTEM => Some("system"),
+            _ => None,
+        }
+    }
+}
 
 /// Whether the process's `malloc` serves this library.
 #[inline]
@@ -93,21 +109,5 @@ unsafe impl GlobalAlloc for Allocator {
         } else {
             MiMalloc.realloc(ptr, layout, new_size)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_choice_is_made_once_and_allocation_works() {
-        let v: Vec<u64> = (0..10_000).collect();
-        let choice = super::CHOICE.load(super::Relaxed);
-        assert_ne!(choice, super::UNDECIDED);
-        let expected = match std::env::var("TAILRACE_ALLOCATOR").as_deref() {
-            Ok("system") => super::SYSTEM,
-            _ => super::MIMALLOC,
-        };
-        assert_eq!(choice, expected);
-        assert_eq!(v.iter().sum::<u64>(), 49_995_000);
     }
 }
