@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tailrace::{Client, ErrorKind, Request, TimeoutKind};
@@ -44,12 +44,13 @@ fn a_connection_the_server_closes_after_answering_is_not_used_again() {
 
 /// A keep-alive HTTP/1.1 server that answers one request per connection and then closes it
 /// without saying so (as servers do when their idle timeout ends a connection). Counts the
-/// connections it accepted.
-fn one_request_per_connection_server() -> (u16, Arc<AtomicU64>) {
+/// connections it accepted and keeps the request heads it read.
+fn one_request_per_connection_server() -> (u16, Arc<AtomicU64>, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let accepted = Arc::new(AtomicU64::new(0));
-    let counter = accepted.clone();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let (counter, seen) = (accepted.clone(), heads.clone());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
@@ -62,20 +63,23 @@ fn one_request_per_connection_server() -> (u16, Arc<AtomicU64>) {
                     _ => break,
                 }
             }
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&head).into_owned());
             let _ = stream.write_all(
                 b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\nok",
             );
             // Dropped: closed, with no `connection: close` beforehand.
         }
     });
-    (port, accepted)
+    (port, accepted, heads)
 }
 
 #[test]
 fn a_connection_the_server_closed_while_idle_is_replaced() {
-    let (port, accepted) = one_request_per_connection_server();
+    let (port, accepted, heads) = one_request_per_connection_server();
     let c = Client::builder().build().unwrap();
-    let url = format!("http://127.0.0.1:{port}/");
+    let url = format!("http://127.0.0.1:{port}/x?y=1");
     for round in 1..=3 {
         let r = c.send_blocking(Request::get(&url)).unwrap();
         assert_eq!(&r.body()[..], b"ok");
@@ -84,6 +88,12 @@ fn a_connection_the_server_closed_while_idle_is_replaced() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(c.stats().errors.values().sum::<u64>(), 0);
+    // The request line has the path only (origin form); the authority goes in Host.
+    for head in heads.lock().unwrap().iter() {
+        assert!(head.starts_with("GET /x?y=1 HTTP/1.1\r\n"), "{head}");
+        let host = format!("host: 127.0.0.1:{port}\r\n");
+        assert!(head.to_ascii_lowercase().contains(&host), "{head}");
+    }
 }
 
 #[test]
@@ -291,4 +301,24 @@ fn a_refused_http2_connect_fails_every_waiting_attempt_as_connect() {
         assert_eq!(e.kind(), ErrorKind::Connect, "{e}");
         assert!(e.to_string().contains("nothing is listening"), "{e}");
     }
+}
+
+#[test]
+fn http1_requests_carry_the_path_and_a_host_header_unless_the_caller_set_one() {
+    let tb = testbed();
+    let c = Client::builder().hosts([tb.url()]).build().unwrap();
+    let echo = |req: Request| -> serde_json::Value {
+        serde_json::from_slice(c.send_blocking(req).unwrap().body()).unwrap()
+    };
+    let e = echo(Request::get("/__echo?a=1"));
+    assert_eq!(e["headers"]["host"], format!("127.0.0.1:{}", tb.port()));
+    assert_eq!(
+        (e["path"].as_str(), e["query"].as_str()),
+        (Some("/__echo"), Some("a=1"))
+    );
+    let e = echo(Request::get("/__echo").header("host", "example.test"));
+    assert_eq!(e["headers"]["host"], "example.test");
+    // A full URL is sent the same way: its path in the request line, its authority as Host.
+    let e = echo(Request::get(format!("{}/__echo", tb.url())));
+    assert_eq!(e["headers"]["host"], format!("127.0.0.1:{}", tb.port()));
 }
