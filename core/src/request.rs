@@ -102,6 +102,13 @@ impl Request {
         self
     }
 
+    /// Add a header already parsed: a name and value built once and sent with many requests
+    /// cost no parsing or copying per request (`HeaderValue::clone` shares its bytes).
+    pub fn typed_header(mut self, name: HeaderName, value: HeaderValue) -> Request {
+        self.headers.append(name, value);
+        self
+    }
+
     /// Add a header now, failing at once on a bad name or value.
     pub fn try_header(&mut self, name: &str, value: &[u8]) -> Result<()> {
         let n = HeaderName::from_bytes(name.as_bytes())

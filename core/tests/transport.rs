@@ -276,6 +276,10 @@ fn headers_and_body_reach_the_server() {
         .send_blocking(
             Request::post("/__echo")
                 .header("x-custom", "v1")
+                .typed_header(
+                    http::HeaderName::from_static("x-typed"),
+                    http::HeaderValue::from(42u64),
+                )
                 .header("content-type", "text/plain")
                 .body("hello body"),
         )
@@ -284,6 +288,7 @@ fn headers_and_body_reach_the_server() {
     assert_eq!(echo["method"], "POST");
     assert_eq!(echo["body"], "hello body");
     assert_eq!(echo["headers"]["x-custom"], "v1");
+    assert_eq!(echo["headers"]["x-typed"], "42");
     // Attempt numbers are for hedging clients only.
     assert!(echo["headers"].get("x-tailrace-attempt").is_none());
     assert!(echo["headers"]["user-agent"]

@@ -225,15 +225,31 @@ fn new_shared(limit: Option<u64>, duration: Option<Duration>) -> Arc<Shared> {
     })
 }
 
-fn tailrace_request(a: &Args, i: u64) -> tailrace::Request {
+/// The order keys of `--order-keys K`: `k0` .. `k{K-1}`, each with its `x-key` header value, made
+/// once (the load tool's own cost per call should not be what a keyed run measures).
+fn order_keys(k: u64) -> Vec<(String, http::HeaderValue)> {
+    (0..k)
+        .map(|i| {
+            let key = format!("k{i}");
+            let value = http::HeaderValue::from_str(&key).expect("k<digits> is a header value");
+            (key, value)
+        })
+        .collect()
+}
+
+fn tailrace_request(a: &Args, keys: &[(String, http::HeaderValue)], i: u64) -> tailrace::Request {
+    static X_SEQ: http::HeaderName = http::HeaderName::from_static("x-seq");
+    static X_KEY: http::HeaderName = http::HeaderName::from_static("x-key");
     let mut req = tailrace::Request::get(a.target.clone());
     if a.order_keys.is_some() || a.flush_every.is_some() {
         // The testbed logs start/finish per x-seq (and x-key), which is how order is checked.
-        req = req.header("x-seq", &i.to_string());
+        req = req.typed_header(X_SEQ.clone(), http::HeaderValue::from(i));
     }
     if let Some(k) = a.order_keys {
-        let key = format!("k{}", i % k);
-        req = req.header("x-key", &key).order_key(key);
+        let (key, value) = &keys[(i % k) as usize];
+        req = req
+            .typed_header(X_KEY.clone(), value.clone())
+            .order_key(key.as_str());
     }
     if let Some(f) = a.flush_every {
         req = req.flush(i % f == f - 1);
@@ -279,11 +295,12 @@ async fn closed_loop<S, F>(
 async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
     let ordered = a.order_keys.is_some() || a.flush_every.is_some();
     let concurrency = a.concurrency;
+    let keys = Arc::new(a.order_keys.map(order_keys).unwrap_or_default());
     let submit = move |shared: &Shared| {
         // Ordering needs submission order = call index order, so index and submit go together.
         let _g = ordered.then(|| shared.submit.lock().unwrap());
         let i = shared.take()?;
-        Some(client.send(tailrace_request(&a, i)))
+        Some(client.send(tailrace_request(&a, &keys, i)))
     };
     closed_loop(
         concurrency,
