@@ -172,10 +172,8 @@ fn with_pool_max_idle_per_host_0_no_connection_is_used_twice() {
     assert_eq!(tb.stats().connections, 3);
 }
 
-#[test]
-fn http2_calls_share_one_connection_even_when_they_start_together() {
-    // Over TLS, so the connection takes a handshake's time to make: the other calls arrive
-    // while it is being made, and wait for it.
+/// A TLS testbed (it offers h2 by ALPN) and a client that trusts it.
+fn tls_testbed_and_client(http2_prior_knowledge: bool) -> (Testbed, Client) {
     let tb = Testbed::start(TestbedConfig {
         tls: true,
         ..TestbedConfig::default()
@@ -184,9 +182,17 @@ fn http2_calls_share_one_connection_even_when_they_start_together() {
     let c = Client::builder()
         .hosts([tb.url()])
         .ca_file(tb.ca_file().unwrap())
-        .http2_prior_knowledge(true)
+        .http2_prior_knowledge(http2_prior_knowledge)
         .build()
         .unwrap();
+    (tb, c)
+}
+
+#[test]
+fn http2_calls_share_one_connection_even_when_they_start_together() {
+    // Over TLS, so the connection takes a handshake's time to make: the other calls arrive
+    // while it is being made, and wait for it.
+    let (tb, c) = tls_testbed_and_client(true);
     let calls: Vec<_> = (0..50)
         .map(|i| c.send(Request::get(format!("/together?i={i}"))))
         .collect();
@@ -199,16 +205,7 @@ fn http2_calls_share_one_connection_even_when_they_start_together() {
 
 #[test]
 fn after_alpn_chose_http2_calls_share_its_connection() {
-    let tb = Testbed::start(TestbedConfig {
-        tls: true,
-        ..TestbedConfig::default()
-    })
-    .unwrap();
-    let c = Client::builder()
-        .hosts([tb.url()])
-        .ca_file(tb.ca_file().unwrap())
-        .build()
-        .unwrap();
+    let (tb, c) = tls_testbed_and_client(false);
     assert_eq!(
         c.send_blocking(Request::get("/first")).unwrap().version(),
         http::Version::HTTP_2

@@ -11,13 +11,9 @@ cd "$(dirname "$0")/../.."
 N=${1:-40000}
 ROUNDS=${2:-3}
 cargo build --release -q -p tailrace-testbed -p tailrace-ffi
-bash ffi/install.sh --no-build >/dev/null
-dist=target/tailrace-dist
-mkdir -p target/bench
-cc -O2 -std=c11 -I"$dist/include" -o target/bench/c_load tests/bench/c_load.c \
-  -L"$dist/lib" -ltailrace -lpthread -Wl,-rpath,"$PWD/$dist/lib"
 bin=target/release
 source tests/bench/lib.sh
+build_c_load
 out="$bench_tmp/out"
 start_testbed base --threads 1
 url="$base/fast"

@@ -16,12 +16,8 @@ cd "$(dirname "$0")/../.."
 N=${1:-1000}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)"; exit 1; }
 cargo build --release -q -p tailrace-testbed -p tailrace-ffi
-bash ffi/install.sh --no-build >/dev/null
-dist=target/tailrace-dist
-mkdir -p target/bench
-cc -O2 -std=c11 -I"$dist/include" -o target/bench/c_load tests/bench/c_load.c \
-  -L"$dist/lib" -ltailrace -lpthread -Wl,-rpath,"$PWD/$dist/lib"
 source tests/bench/lib.sh
+build_c_load
 start_testbed base --threads 1
 url="$base/fast"
 

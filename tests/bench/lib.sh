@@ -3,6 +3,8 @@
 #   start_testbed VAR [testbed flags]...  sets $VAR to the testbed's base URL (http://127.0.0.1:PORT)
 #                                         and $testbed_pid to its pid
 #   $bench_tmp                            a scratch directory for the script's own files
+#   build_c_load                          builds target/bench/c_load (tests/bench/c_load.c) against
+#                                         the installed library (after a release build of ffi)
 bench_pids=()
 bench_tmp=$(mktemp -d)
 trap 'kill "${bench_pids[@]}" 2>/dev/null || true; rm -rf "$bench_tmp"' EXIT
@@ -16,4 +18,12 @@ start_testbed() {
   bench_pids+=("$testbed_pid")
   until [ -s "$portfile" ]; do sleep 0.05; done
   printf -v "$var" 'http://127.0.0.1:%s' "$(head -n1 "$portfile")"
+}
+
+build_c_load() {
+  bash ffi/install.sh --no-build >/dev/null
+  local dist=target/tailrace-dist
+  mkdir -p target/bench
+  cc -O2 -std=c11 -I"$dist/include" -o target/bench/c_load tests/bench/c_load.c \
+    -L"$dist/lib" -ltailrace -lpthread -Wl,-rpath,"$PWD/$dist/lib"
 }

@@ -45,8 +45,8 @@ use crate::sync::{lock, read, write};
 
 type Body = Full<Bytes>;
 
-/// Sweeps between two of the sweeper's visits to a destination make one `pool_idle_timeout_ms`
-/// (so an idle connection closes after 4 to 5 sweep periods).
+/// The sweeper runs this many times per `pool_idle_timeout_ms`; a connection idle for more than
+/// that many sweeps is closed: after 1 to 1.25 times the timeout.
 const SWEEPS_PER_IDLE_TIMEOUT: u32 = 4;
 /// How long a connection handed back before it was ready may take to become so.
 const CATCH_UP: Duration = Duration::from_secs(1);
