@@ -319,3 +319,31 @@ fn http1_requests_carry_the_path_and_a_host_header_unless_the_caller_set_one() {
     let e = echo(Request::get(format!("{}/__echo", tb.url())));
     assert_eq!(e["headers"]["host"], format!("127.0.0.1:{}", tb.port()));
 }
+
+#[test]
+fn after_the_server_restarts_calls_go_on_new_connections() {
+    for h2 in [false, true] {
+        let tb = testbed();
+        let port = tb.port();
+        let c = Client::builder()
+            .hosts([tb.url()])
+            .http2_prior_knowledge(h2)
+            .build()
+            .unwrap();
+        c.send_blocking(Request::get("/before")).unwrap();
+        // The old server closes its connections as it stops; the new one listens on the port.
+        drop(tb);
+        let tb = Testbed::start(TestbedConfig {
+            port,
+            ..TestbedConfig::default()
+        })
+        .unwrap();
+        // Time for the client to read the close of its idle connection (a request written to a
+        // connection at the very moment the server closes it fails: it may have been sent).
+        std::thread::sleep(Duration::from_millis(100));
+        let r = c.send_blocking(Request::get("/after")).unwrap();
+        assert_eq!(r.status(), 200, "h2={h2}");
+        let s = tb.stats();
+        assert_eq!((s.requests, s.connections), (1, 1), "h2={h2}");
+    }
+}
