@@ -347,3 +347,65 @@ fn after_the_server_restarts_calls_go_on_new_connections() {
         assert_eq!((s.requests, s.connections), (1, 1), "h2={h2}");
     }
 }
+
+#[test]
+fn a_burst_goes_on_connections_handed_back_while_its_own_connects_hang() {
+    // The testbed answers one TLS handshake; every other connect of the burst hangs. The calls
+    // still all complete at once: each that waits for its connect takes the connection an
+    // earlier call hands back.
+    let tb = Testbed::start(TestbedConfig {
+        tls: true,
+        tls_handshakes: Some(1),
+        ..TestbedConfig::default()
+    })
+    .unwrap();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .ca_file(tb.ca_file().unwrap())
+        .set("http2", "never")
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..20)
+        .map(|i| c.send(Request::get(format!("/burst?i={i}"))))
+        .collect();
+    for r in finish(calls) {
+        assert_eq!(r.unwrap().status(), 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "a call waited for its own connect"
+    );
+    let s = tb.stats();
+    assert_eq!((s.requests, s.tls_handshake_failures), (20, 0));
+    assert_eq!(s.connections, 20, "every call started a connect");
+}
+
+#[test]
+fn with_pool_max_idle_per_host_0_a_burst_hands_nothing_back() {
+    let tb = Testbed::start(TestbedConfig {
+        tls: true,
+        tls_handshakes: Some(1),
+        ..TestbedConfig::default()
+    })
+    .unwrap();
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .ca_file(tb.ca_file().unwrap())
+        .set("http2", "never")
+        .set("pool_max_idle_per_host", "0")
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let calls: Vec<_> = (0..3).map(|_| c.send(Request::get("/"))).collect();
+    let results = finish(calls);
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(
+        ok, 1,
+        "only the call whose handshake was answered: {results:?}"
+    );
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(e.timeout_kind(), Some(TimeoutKind::Connect), "{e}");
+    }
+}

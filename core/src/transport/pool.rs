@@ -13,6 +13,10 @@
 //! - A request that never left (its connection closed before taking it) goes again on another
 //!   connection, as long as the failing connection was a reused one; a fresh connection that
 //!   fails it is the answer (`Sent::No`).
+//! - An attempt that is making a new HTTP/1.1 connection takes one another attempt hands back in
+//!   the meantime, if that comes first (as hyper-util's pool and Go's `net/http` do): in a burst,
+//!   calls do not all wait for connects the server accepts one after another. The connect goes on
+//!   and its connection joins the idle ones.
 //! - HTTP/2: one connection per destination. While it is being made, other attempts wait for it
 //!   instead of opening their own, and if making it fails they fail with the same cause rather
 //!   than each trying (and timing out) again. That applies with prior knowledge, and over TLS
@@ -22,9 +26,12 @@
 //!   attempt used for that long. A sweeper task per pool does it, and forgets destinations that
 //!   have nothing left, so memory does not grow with the number of hosts ever called.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -34,7 +41,7 @@ use http_body_util::Full;
 use hyper::client::conn::{http1, http2};
 use hyper_util::client::legacy::connect::Connection as _;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 use tower_service::Service as _;
 
 use super::connector::Connector;
@@ -68,17 +75,23 @@ pub(crate) struct Pool {
 }
 
 struct Shared {
-    connector: Connector,
-    h1: http1::Builder,
-    h2: http2::Builder<TokioExecutor>,
-    /// HTTP/2 by prior knowledge: every connection speaks it, none negotiates.
-    http2_only: bool,
+    dial: Arc<Dial>,
     max_idle: usize,
     idle_timeout: Option<Duration>,
     destinations: RwLock<HashMap<Box<str>, Arc<Destination>, FnvBuildHasher>>,
     /// Sweeps done so far: idle connections are stamped with it instead of reading the clock.
     sweeps: AtomicU64,
     sweeper_started: AtomicBool,
+}
+
+/// How a connection is made: shared by the pool and by connects that finish in the background
+/// (which must not keep the pool alive).
+struct Dial {
+    connector: Connector,
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    /// HTTP/2 by prior knowledge: every connection speaks it, none negotiates.
+    http2_only: bool,
 }
 
 /// One `scheme://authority` and its connections.
@@ -89,12 +102,24 @@ pub(crate) struct Destination {
     /// that carry no `Host` header of their own.
     host_header: HeaderValue,
     idle: Mutex<Vec<Idle>>,
+    /// Attempts making an HTTP/1.1 connection, oldest first: a connection handed back goes to
+    /// the first still waiting rather than to `idle`.
+    connecting: Mutex<Connecting>,
     h2: Mutex<H2>,
     /// Wakes the attempts waiting for an HTTP/2 connection being made.
     h2_made: Notify,
     /// A connection here has spoken HTTP/2 (always so with prior knowledge): attempts share
     /// one instead of making their own.
     speaks_h2: AtomicBool,
+}
+
+#[derive(Default)]
+struct Connecting {
+    waiters: VecDeque<oneshot::Sender<http1::SendRequest<Body>>>,
+    /// Waiters that gave up (their attempt took its own connection, or was dropped) stay until
+    /// a hand-back reaches them or the queue reaches this length, when they are dropped: the
+    /// queue is cleaned in amortized O(1) per waiter.
+    clean_at: usize,
 }
 
 struct Idle {
@@ -124,10 +149,12 @@ impl Pool {
     ) -> Pool {
         Pool {
             shared: Arc::new(Shared {
-                connector,
-                h1: http1::Builder::new(),
-                h2: http2::Builder::new(TokioExecutor::new()),
-                http2_only,
+                dial: Arc::new(Dial {
+                    connector,
+                    h1: http1::Builder::new(),
+                    h2: http2::Builder::new(TokioExecutor::new()),
+                    http2_only,
+                }),
                 max_idle,
                 idle_timeout,
                 destinations: RwLock::default(),
@@ -166,14 +193,18 @@ impl Pool {
         if let Some(d) = map.get(key) {
             return Some(d.clone());
         }
-        let d = Arc::new(Destination::new(uri, self.shared.http2_only)?);
+        let d = Arc::new(Destination::new(uri, self.shared.dial.http2_only)?);
         map.insert(key.into(), d.clone());
         Some(d)
     }
 
     /// A connection to `dest` (named `host` in errors): an idle or shared one when there is
     /// one, else a new one. True when it was reused (a request it fails to take may go again).
-    pub(crate) async fn checkout(&self, dest: &Destination, host: &str) -> Result<(Conn, bool)> {
+    pub(crate) async fn checkout(
+        &self,
+        dest: &Arc<Destination>,
+        host: &str,
+    ) -> Result<(Conn, bool)> {
         if let Some(conn) = self.ready_now(dest) {
             return Ok((conn, true));
         }
@@ -211,7 +242,7 @@ impl Pool {
         ready
     }
 
-    async fn checkout_slow(&self, dest: &Destination, host: &str) -> Result<(Conn, bool)> {
+    async fn checkout_slow(&self, dest: &Arc<Destination>, host: &str) -> Result<(Conn, bool)> {
         loop {
             if dest.speaks_h2.load(Relaxed) {
                 if let Some(got) = self.shared_h2(dest, host).await {
@@ -223,25 +254,80 @@ impl Pool {
             if let Some(sender) = self.idle(dest) {
                 return Ok((Conn::Http1(sender), true));
             }
-            let conn = self.connect(dest, host).await?;
-            if let Conn::Http2(sender) = &conn {
-                // ALPN chose h2: from now on this destination's attempts share one connection.
-                let mut h2 = lock(&dest.h2);
-                if h2.conn.as_ref().is_none_or(|c| c.is_closed()) {
-                    h2.conn = Some(sender.clone());
-                    h2.used_since_sweep = self.shared.sweeps.load(Relaxed);
-                }
-                drop(h2);
-                dest.speaks_h2.store(true, Relaxed);
-                self.start_sweeper();
-            }
-            return Ok((conn, false));
+            return self.connect_or_take_handed_back(dest, host).await;
         }
+    }
+
+    /// A new connection, unless another attempt hands one back first; then the connect goes on
+    /// in the background and its connection joins the pool.
+    async fn connect_or_take_handed_back(
+        &self,
+        dest: &Arc<Destination>,
+        host: &str,
+    ) -> Result<(Conn, bool)> {
+        let (tx, mut handed) = oneshot::channel();
+        dest.wait_for_hand_back(tx);
+        let mut connect = Box::pin(connect(self.shared.dial.clone(), dest.clone(), host.into()));
+        let mut handed_open = true;
+        let first = std::future::poll_fn(|cx| {
+            if let Poll::Ready(made) = connect.as_mut().poll(cx) {
+                return Poll::Ready(Ok(made));
+            }
+            if handed_open {
+                match Pin::new(&mut handed).poll(cx) {
+                    Poll::Ready(Ok(sender)) => return Poll::Ready(Err(sender)),
+                    // The pool is going away: only the connect is left to wait for.
+                    Poll::Ready(Err(_)) => handed_open = false,
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match first {
+            Ok(made) => {
+                // No more hand-backs; one that came at the same moment goes back to the pool.
+                handed.close();
+                if let Ok(sender) = handed.try_recv() {
+                    self.put(dest, sender);
+                }
+                let conn = made?;
+                self.adopt_h2(dest, &conn);
+                Ok((conn, false))
+            }
+            Err(sender) => {
+                let (pool, dest) = (Arc::downgrade(&self.shared), dest.clone());
+                tokio::spawn(async move {
+                    if let (Ok(conn), Some(shared)) = (connect.await, pool.upgrade()) {
+                        let pool = Pool { shared };
+                        pool.adopt_h2(&dest, &conn);
+                        if let Conn::Http1(sender) = conn {
+                            pool.put(&dest, sender);
+                        }
+                    }
+                });
+                Ok((Conn::Http1(sender), true))
+            }
+        }
+    }
+
+    /// A new connection that ALPN made HTTP/2: from now on this destination's attempts share
+    /// one connection.
+    fn adopt_h2(&self, dest: &Destination, conn: &Conn) {
+        let Conn::Http2(sender) = conn else { return };
+        let mut h2 = lock(&dest.h2);
+        if h2.conn.as_ref().is_none_or(|c| c.is_closed()) {
+            h2.conn = Some(sender.clone());
+            h2.used_since_sweep = self.shared.sweeps.load(Relaxed);
+        }
+        drop(h2);
+        dest.speaks_h2.store(true, Relaxed);
+        self.start_sweeper();
     }
 
     /// The destination's HTTP/2 connection, made by this attempt or by another one it waits
     /// for. `None` when the connect found the destination speaks HTTP/1.1 now.
-    async fn shared_h2(&self, dest: &Destination, host: &str) -> Option<Result<(Conn, bool)>> {
+    async fn shared_h2(&self, dest: &Arc<Destination>, host: &str) -> Option<Result<(Conn, bool)>> {
         loop {
             let made = dest.h2_made.notified();
             tokio::pin!(made);
@@ -284,7 +370,7 @@ impl Pool {
 
     /// Make the destination's HTTP/2 connection (this attempt won the right to) and tell the
     /// attempts waiting for it. A cancelled attempt lets the next waiter make it instead.
-    async fn make_h2(&self, dest: &Destination, host: &str) -> Result<(Conn, bool)> {
+    async fn make_h2(&self, dest: &Arc<Destination>, host: &str) -> Result<(Conn, bool)> {
         struct Making<'a>(Option<&'a Destination>);
         impl Drop for Making<'_> {
             fn drop(&mut self) {
@@ -295,7 +381,7 @@ impl Pool {
             }
         }
         let mut making = Making(Some(dest));
-        let made = self.connect(dest, host).await;
+        let made = connect(self.shared.dial.clone(), dest.clone(), host.into()).await;
         making.0 = None;
         let mut h2 = lock(&dest.h2);
         h2.connecting = false;
@@ -314,37 +400,10 @@ impl Pool {
         made.map(|conn| (conn, false))
     }
 
-    /// A new connection: TCP (and TLS), then the HTTP handshake; its task is spawned here.
-    async fn connect(&self, dest: &Destination, host: &str) -> Result<Conn> {
-        let mut connector = self.shared.connector.clone();
-        let io = connector
-            .call(dest.dial.clone())
-            .await
-            .map_err(|e| classify(&*e, Stage::Connect, host))?;
-        if self.shared.http2_only || io.connected().is_negotiated_h2() {
-            let (sender, conn) = self
-                .shared
-                .h2
-                .handshake(io)
-                .await
-                .map_err(|e| classify(&e, Stage::Connect, host))?;
-            tokio::spawn(conn);
-            Ok(Conn::Http2(sender))
-        } else {
-            let (sender, conn) = self
-                .shared
-                .h1
-                .handshake(io)
-                .await
-                .map_err(|e| classify(&e, Stage::Connect, host))?;
-            tokio::spawn(conn);
-            Ok(Conn::Http1(sender))
-        }
-    }
-
     /// Hand back an HTTP/1 connection whose response was read to the end.
     pub(crate) fn put(&self, dest: &Arc<Destination>, mut sender: http1::SendRequest<Body>) {
-        if sender.is_closed() {
+        // With `pool_max_idle_per_host` 0 no connection is used twice, not even by a waiter.
+        if sender.is_closed() || self.shared.max_idle == 0 {
             return;
         }
         if !sender.is_ready() {
@@ -361,6 +420,9 @@ impl Pool {
             });
             return;
         }
+        let Some(sender) = dest.hand_back(sender) else {
+            return;
+        };
         let since_sweep = self.shared.sweeps.load(Relaxed);
         let mut idle = lock(&dest.idle);
         if idle.len() >= self.shared.max_idle {
@@ -384,6 +446,33 @@ impl Pool {
             });
             tokio::spawn(sweep(Arc::downgrade(shared), period));
         }
+    }
+}
+
+/// A new connection to `dest` (named `host` in errors): TCP (and TLS), then the HTTP handshake;
+/// its task is spawned here. Owns what it uses, so it can finish in the background.
+async fn connect(dial: Arc<Dial>, dest: Arc<Destination>, host: Box<str>) -> Result<Conn> {
+    let mut connector = dial.connector.clone();
+    let io = connector
+        .call(dest.dial.clone())
+        .await
+        .map_err(|e| classify(&*e, Stage::Connect, &host))?;
+    if dial.http2_only || io.connected().is_negotiated_h2() {
+        let (sender, conn) = dial
+            .h2
+            .handshake(io)
+            .await
+            .map_err(|e| classify(&e, Stage::Connect, &host))?;
+        tokio::spawn(conn);
+        Ok(Conn::Http2(sender))
+    } else {
+        let (sender, conn) = dial
+            .h1
+            .handshake(io)
+            .await
+            .map_err(|e| classify(&e, Stage::Connect, &host))?;
+        tokio::spawn(conn);
+        Ok(Conn::Http1(sender))
     }
 }
 
@@ -411,10 +500,35 @@ impl Destination {
             dial,
             host_header,
             idle: Mutex::default(),
+            connecting: Mutex::default(),
             h2: Mutex::default(),
             h2_made: Notify::new(),
             speaks_h2: AtomicBool::new(http2_only),
         })
+    }
+
+    /// Join the attempts waiting for a connection to be handed back.
+    fn wait_for_hand_back(&self, tx: oneshot::Sender<http1::SendRequest<Body>>) {
+        let mut c = lock(&self.connecting);
+        if c.waiters.len() >= c.clean_at {
+            c.waiters.retain(|w| !w.is_closed());
+            c.clean_at = (2 * c.waiters.len()).max(16);
+        }
+        c.waiters.push_back(tx);
+    }
+
+    /// Give `sender` to the oldest attempt still waiting for one; back if none is.
+    fn hand_back(&self, mut sender: http1::SendRequest<Body>) -> Option<http1::SendRequest<Body>> {
+        loop {
+            let Some(waiter) = lock(&self.connecting).waiters.pop_front() else {
+                return Some(sender);
+            };
+            // Sent outside the lock; a waiter that gave up returns it, for the next one.
+            match waiter.send(sender) {
+                Ok(()) => return None,
+                Err(unsent) => sender = unsent,
+            }
+        }
     }
 
     /// The `Host` header value HTTP/1 requests to it get when they have none.
@@ -425,7 +539,10 @@ impl Destination {
     /// Nothing pooled, nothing being made: the sweeper may forget it.
     fn is_empty(&self) -> bool {
         let h2 = lock(&self.h2);
-        lock(&self.idle).is_empty() && h2.conn.is_none() && !h2.connecting
+        lock(&self.idle).is_empty()
+            && lock(&self.connecting).waiters.is_empty()
+            && h2.conn.is_none()
+            && !h2.connecting
     }
 }
 
@@ -449,6 +566,7 @@ fn sweep_once(shared: &Shared) {
     let expired = |since: u64| expires && now - since > u64::from(SWEEPS_PER_IDLE_TIMEOUT);
     let dests: Vec<Arc<Destination>> = read(&shared.destinations).values().cloned().collect();
     for dest in &dests {
+        lock(&dest.connecting).waiters.retain(|w| !w.is_closed());
         // Dropped (closed) after the lock is released.
         let closing: Vec<Idle> = {
             let mut idle = lock(&dest.idle);
@@ -555,6 +673,38 @@ mod tests {
                 tokio::task::yield_now().await;
             }
             assert_eq!(idle(), 1);
+        });
+    }
+    #[test]
+    fn a_handed_back_connection_goes_to_the_oldest_attempt_still_waiting() {
+        use hyper_util::rt::TokioIo;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let p = pool();
+            let dest = p.destination(&"http://h:1/".parse().unwrap()).unwrap();
+            let (io, _server) = tokio::io::duplex(1024);
+            let (sender, conn) = http1::handshake::<_, Body>(TokioIo::new(io)).await.unwrap();
+            tokio::spawn(conn);
+            tokio::task::yield_now().await;
+            let (gave_up, _) = oneshot::channel();
+            let (waits, mut got) = oneshot::channel();
+            let (later, mut not_yet) = oneshot::channel();
+            for tx in [gave_up, waits, later] {
+                dest.wait_for_hand_back(tx);
+            }
+            // The first waiter's attempt is gone: the connection goes past it to the next.
+            p.put(&dest, sender);
+            assert!(got.try_recv().is_ok());
+            assert!(not_yet.try_recv().is_err());
+            assert_eq!(lock(&dest.idle).len(), 0);
+            // Waiters that gave up are cleaned away as the queue grows.
+            for _ in 0..100 {
+                dest.wait_for_hand_back(oneshot::channel().0);
+            }
+            assert!(lock(&dest.connecting).waiters.len() < 40);
         });
     }
 }

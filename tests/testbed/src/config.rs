@@ -25,6 +25,11 @@ pub struct Config {
     pub log_cap: usize,
     /// Worker threads of the testbed's own runtime. Default 2.
     pub threads: usize,
+    /// With `tls`: answer the TLS handshake of only this many connections (counted since start
+    /// or reset); later ones are accepted and then left waiting, so a client's connect to them
+    /// hangs (until its connect timeout). For tests of what a client does while connecting.
+    /// Default: every one.
+    pub tls_handshakes: Option<u64>,
 }
 
 impl Default for Config {
@@ -37,6 +42,7 @@ impl Default for Config {
             ca_out: None,
             log_cap: 200_000,
             threads: 2,
+            tls_handshakes: None,
         }
     }
 }

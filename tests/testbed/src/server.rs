@@ -50,9 +50,9 @@ impl Server {
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    self.shared.counters.connections.fetch_add(1, Relaxed);
+                    let number = self.shared.counters.connections.fetch_add(1, Relaxed) + 1;
                     let open = Open::new(self.shared.clone());
-                    tokio::spawn(self.clone().connection(stream, open));
+                    tokio::spawn(self.clone().connection(stream, number, open));
                 }
                 Err(e) => {
                     // Typically out of file descriptors: back off instead of spinning.
@@ -63,11 +63,16 @@ impl Server {
         }
     }
 
-    async fn connection(self, stream: TcpStream, _open: Open) {
+    async fn connection(self, stream: TcpStream, number: u64, _open: Open) {
         // Responses are small and latency is what is measured: never wait for Nagle.
         let _ = stream.set_nodelay(true);
         match &self.tls {
             None => self.serve(stream).await,
+            Some(_) if self.shared.tls_handshakes.is_some_and(|n| number > n) => {
+                // Past `tls_handshakes`: held open, never answered.
+                std::future::pending::<()>().await;
+                drop(stream);
+            }
             Some(acceptor) => match acceptor.accept(stream).await {
                 Ok(stream) => self.serve(stream).await,
                 Err(_) => {

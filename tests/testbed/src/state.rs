@@ -21,6 +21,7 @@ const VERSIONS: [Version; 5] = [
 pub(crate) struct Shared {
     pub(crate) latency: Latency,
     pub(crate) error_rate: f64,
+    pub(crate) tls_handshakes: Option<u64>,
     pub(crate) counters: Counters,
     pub(crate) log: EventLog,
 }
@@ -47,6 +48,7 @@ impl Shared {
         Shared {
             latency: config.latency.clone(),
             error_rate: config.error_rate,
+            tls_handshakes: config.tls_handshakes,
             counters: Counters {
                 requests: AtomicU64::new(0),
                 finished: AtomicU64::new(0),

@@ -9,7 +9,7 @@ use tailrace_testbed::{Config, Latency, Testbed};
 
 const USAGE: &str = "\
 usage: testbed [--port N] [--latency SPEC] [--error-rate F] [--tls --ca-out PATH]
-               [--threads N] [--log-cap N] [--exit-on-stdin-eof]
+               [--threads N] [--log-cap N] [--tls-handshakes N] [--exit-on-stdin-eof]
 
   --port N             port on 127.0.0.1; 0 (default) picks a free one
   --latency SPEC       delay before each response head: fixed:US,
@@ -19,6 +19,8 @@ usage: testbed [--port N] [--latency SPEC] [--error-rate F] [--tls --ca-out PATH
   --ca-out PATH        where to write the CA certificate (PEM)
   --threads N          worker threads (default 2)
   --log-cap N          events kept in the log (default 200000)
+  --tls-handshakes N   with --tls: answer the handshake of the first N connections only; later
+                       ones are accepted and left waiting (a client's connect to them hangs)
   --exit-on-stdin-eof  exit when stdin is closed (so a dead parent leaves no orphan)
 
 Prints the bound port and a newline on stdout, then serves until killed.";
@@ -103,6 +105,9 @@ fn parse(mut parser: lexopt::Parser) -> Result<Option<Options>, String> {
                 }
             }
             Long("log-cap") => config.log_cap = value(&mut parser, "--log-cap")?,
+            Long("tls-handshakes") => {
+                config.tls_handshakes = Some(value(&mut parser, "--tls-handshakes")?)
+            }
             Long("exit-on-stdin-eof") => exit_on_stdin_eof = true,
             Long("help") | lexopt::Arg::Short('h') => return Ok(None),
             other => return Err(other.unexpected().to_string()),
@@ -111,6 +116,9 @@ fn parse(mut parser: lexopt::Parser) -> Result<Option<Options>, String> {
     match (config.tls, &config.ca_out) {
         (true, None) => return Err("--tls needs --ca-out PATH".into()),
         (false, Some(_)) => return Err("--ca-out is only used with --tls".into()),
+        _ if config.tls_handshakes.is_some() && !config.tls => {
+            return Err("--tls-handshakes is only used with --tls".into())
+        }
         _ => {}
     }
     Ok(Some(Options {
