@@ -147,7 +147,10 @@ fn bad_flags_exit_2_naming_the_flag() {
         (&["--tls"], "--ca-out"),
         (&["--ca-out", "x.pem"], "--ca-out"),
         (&["--tls-handshakes", "1"], "--tls-handshakes"),
-        (&["--tls", "--ca-out", "x.pem", "--tls-handshakes", "many"], "--tls-handshakes"),
+        (
+            &["--tls", "--ca-out", "x.pem", "--tls-handshakes", "many"],
+            "--tls-handshakes",
+        ),
     ] {
         let (code, stderr) = run_to_exit(args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
