@@ -61,6 +61,12 @@ const CATCH_UP: Duration = Duration::from_secs(1);
 /// connections never time out.
 const SWEEP_WITHOUT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What came first to an attempt making a connection.
+enum First {
+    Made(Result<Conn>),
+    HandedBack(http1::SendRequest<Body>),
+}
+
 /// A connection checked out for one request.
 pub(crate) enum Conn {
     /// Exclusively this request's until it is handed back with [`Pool::put`].
@@ -271,11 +277,11 @@ impl Pool {
         let mut handed_open = true;
         let first = std::future::poll_fn(|cx| {
             if let Poll::Ready(made) = connect.as_mut().poll(cx) {
-                return Poll::Ready(Ok(made));
+                return Poll::Ready(First::Made(made));
             }
             if handed_open {
                 match Pin::new(&mut handed).poll(cx) {
-                    Poll::Ready(Ok(sender)) => return Poll::Ready(Err(sender)),
+                    Poll::Ready(Ok(sender)) => return Poll::Ready(First::HandedBack(sender)),
                     // The pool is going away: only the connect is left to wait for.
                     Poll::Ready(Err(_)) => handed_open = false,
                     Poll::Pending => {}
@@ -285,17 +291,23 @@ impl Pool {
         })
         .await;
         match first {
-            Ok(made) => {
-                // No more hand-backs; one that came at the same moment goes back to the pool.
+            First::Made(made) => {
+                // No more hand-backs; one that came at the same moment is used if the connect
+                // failed, else goes back to the pool.
                 handed.close();
-                if let Ok(sender) = handed.try_recv() {
-                    self.put(dest, sender);
+                match (made, handed.try_recv().ok()) {
+                    (Ok(conn), handed) => {
+                        if let Some(sender) = handed {
+                            self.put(dest, sender);
+                        }
+                        self.adopt_h2(dest, &conn);
+                        Ok((conn, false))
+                    }
+                    (Err(_), Some(sender)) => Ok((Conn::Http1(sender), true)),
+                    (Err(e), None) => Err(e),
                 }
-                let conn = made?;
-                self.adopt_h2(dest, &conn);
-                Ok((conn, false))
             }
-            Err(sender) => {
+            First::HandedBack(sender) => {
                 let (pool, dest) = (Arc::downgrade(&self.shared), dest.clone());
                 tokio::spawn(async move {
                     if let (Ok(conn), Some(shared)) = (connect.await, pool.upgrade()) {
