@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tailrace::{Client, ErrorKind, Request, TimeoutKind};
+use tailrace::{Client, ClientBuilder, ErrorKind, Request, TimeoutKind};
 use tailrace_testbed::{Config as TestbedConfig, Testbed};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -348,24 +348,28 @@ fn after_the_server_restarts_calls_go_on_new_connections() {
     }
 }
 
-#[test]
-fn a_burst_goes_on_connections_handed_back_while_its_own_connects_hang() {
-    // The testbed answers one TLS handshake; every other connect of the burst hangs. The calls
-    // still all complete at once: each that waits for its connect takes the connection an
-    // earlier call hands back.
+/// A TLS testbed that answers one handshake only (every later connect hangs), and an HTTP/1.1
+/// client of it, finished by `more`.
+fn one_handshake_testbed(more: impl FnOnce(ClientBuilder) -> ClientBuilder) -> (Testbed, Client) {
     let tb = Testbed::start(TestbedConfig {
         tls: true,
         tls_handshakes: Some(1),
         ..TestbedConfig::default()
     })
     .unwrap();
-    let c = Client::builder()
+    let b = Client::builder()
         .hosts([tb.url()])
         .ca_file(tb.ca_file().unwrap())
-        .set("http2", "never")
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .unwrap();
+        .set("http2", "never");
+    let c = more(b).build().unwrap();
+    (tb, c)
+}
+
+#[test]
+fn a_burst_goes_on_connections_handed_back_while_its_own_connects_hang() {
+    // The calls still all complete at once: each that waits for its connect takes the
+    // connection an earlier call hands back.
+    let (tb, c) = one_handshake_testbed(|b| b.connect_timeout(Duration::from_secs(5)));
     let started = Instant::now();
     let calls: Vec<_> = (0..20)
         .map(|i| c.send(Request::get(format!("/burst?i={i}"))))
@@ -384,20 +388,10 @@ fn a_burst_goes_on_connections_handed_back_while_its_own_connects_hang() {
 
 #[test]
 fn with_pool_max_idle_per_host_0_a_burst_hands_nothing_back() {
-    let tb = Testbed::start(TestbedConfig {
-        tls: true,
-        tls_handshakes: Some(1),
-        ..TestbedConfig::default()
-    })
-    .unwrap();
-    let c = Client::builder()
-        .hosts([tb.url()])
-        .ca_file(tb.ca_file().unwrap())
-        .set("http2", "never")
-        .set("pool_max_idle_per_host", "0")
-        .connect_timeout(Duration::from_millis(300))
-        .build()
-        .unwrap();
+    let (_tb, c) = one_handshake_testbed(|b| {
+        b.set("pool_max_idle_per_host", "0")
+            .connect_timeout(Duration::from_millis(300))
+    });
     let calls: Vec<_> = (0..3).map(|_| c.send(Request::get("/"))).collect();
     let results = finish(calls);
     let ok = results.iter().filter(|r| r.is_ok()).count();
