@@ -13,6 +13,7 @@ use http_body_util::Full;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fnv::with_host_key;
 use crate::limit::Admission;
 use crate::order::{Gate, Ticket};
 use crate::request::{Request, RequestTarget};
@@ -176,19 +177,9 @@ fn url_host(
     let Some(authority) = uri.authority() else {
         return Err(Error::invalid_request(format!("`{shown}` has no host")));
     };
-    // The key is `scheme://authority`, built on the stack: no allocation per call.
-    let authority = authority.as_str();
-    let mut buf = [0u8; 256];
-    let Some(key) = buf.get_mut(..scheme.len() + 3 + authority.len()) else {
-        return Ok(recorder.host(&format!("{scheme}://{authority}")));
-    };
-    let (head, rest) = key.split_at_mut(scheme.len());
-    head.copy_from_slice(scheme.as_bytes());
-    rest[..3].copy_from_slice(b"://");
-    rest[3..].copy_from_slice(authority.as_bytes());
-    // Built from two `&str`s and ASCII: always UTF-8.
-    let key = std::str::from_utf8(key).map_err(|e| Error::internal(e.to_string()))?;
-    Ok(recorder.host(key))
+    Ok(with_host_key(scheme, authority.as_str(), |key| {
+        recorder.host(key)
+    }))
 }
 
 /// `base` (a configured host, maybe with a path prefix) joined with `path`. A host without a

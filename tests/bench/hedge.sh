@@ -40,20 +40,17 @@ for r in $(seq "$TAIL_ROUNDS"); do
   # bursts (it hedges past the 100·(1 − 0.9·b) percentile, core/src/hedge/delay.rs), so a budget
   # of tower's extra ÷ 0.9 is where it starts; what it really uses comes out lower (its latency
   # window also holds the hedges, which are fast), so one calibration run scales the budget by
-  # tower's extra ÷ the extra used. That run is not reported; the one after it is, and the extra it
-  # really used must not exceed tower's (checked below).
+  # tower's extra ÷ the extra used. That run is not in the table; the one after it is, and the
+  # extra it really used must not exceed tower's (checked below).
   extra_of() { python3 -c "
 import json
 r=[json.loads(l) for l in open('$out') if '\"$1\"' in l][-1]
 print(r['attempts']/r['requests']-1)"; }
   tower_extra=$(extra_of tail-tower)
   budget=$(python3 -c "print(max(0.001, round($tower_extra / 0.9, 4)))")
-  "$bin/loadgen" --concurrency 16 --url "$url_tail" --requests "$N" --warmup "$WARMUP" \
-    --variant calibration "${adaptive[@]}" --set hedge_max_extra_load="$budget" >> "$bench_tmp/calibration"
-  used=$(python3 -c "
-import json
-r=json.loads(open('$bench_tmp/calibration').readlines()[-1])
-print(r['attempts']/r['requests']-1)")
+  lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant calibration \
+    "${adaptive[@]}" --set hedge_max_extra_load="$budget" >/dev/null
+  used=$(extra_of calibration)
   budget=$(python3 -c "print(max(0.001, round($budget * $tower_extra / max($used, 1e-4) * 0.98, 4)))")
   lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive-at-tower-load \
     "${adaptive[@]}" --set hedge_max_extra_load="$budget"

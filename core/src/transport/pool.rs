@@ -47,7 +47,7 @@ use tower_service::Service as _;
 use super::connector::Connector;
 use super::{classify, Stage};
 use crate::error::{Error, Result};
-use crate::fnv::FnvBuildHasher;
+use crate::fnv::{with_host_key, FnvBuildHasher};
 use crate::sync::{lock, read, write};
 
 type Body = Full<Bytes>;
@@ -146,6 +146,18 @@ struct H2 {
     failed: Option<(u64, Error)>,
 }
 
+impl H2 {
+    /// The live shared connection, marked used in sweep `sweep`; a closed one is dropped.
+    fn checkout(&mut self, sweep: u64) -> Option<http2::SendRequest<Body>> {
+        if self.conn.as_ref().is_some_and(|c| c.is_closed()) {
+            self.conn = None;
+        }
+        let conn = self.conn.clone()?;
+        self.used_since_sweep = sweep;
+        Some(conn)
+    }
+}
+
 impl Pool {
     pub(crate) fn new(
         connector: Connector,
@@ -175,23 +187,12 @@ impl Pool {
     pub(crate) fn destination(&self, uri: &Uri) -> Option<Arc<Destination>> {
         let scheme = uri.scheme_str()?;
         let authority = uri.authority()?.as_str();
-        // The key is `scheme://authority`, built on the stack: no allocation per attempt.
-        let mut buf = [0u8; 256];
-        let key = match buf.get_mut(..scheme.len() + 3 + authority.len()) {
-            Some(key) => {
-                let (head, rest) = key.split_at_mut(scheme.len());
-                head.copy_from_slice(scheme.as_bytes());
-                rest[..3].copy_from_slice(b"://");
-                rest[3..].copy_from_slice(authority.as_bytes());
-                // Two `&str`s and ASCII: always UTF-8.
-                std::str::from_utf8(key).ok()?
+        with_host_key(scheme, authority, |key| {
+            if let Some(d) = read(&self.shared.destinations).get(key) {
+                return Some(d.clone());
             }
-            None => return self.insert(&format!("{scheme}://{authority}"), uri),
-        };
-        if let Some(d) = read(&self.shared.destinations).get(key) {
-            return Some(d.clone());
-        }
-        self.insert(key, uri)
+            self.insert(key, uri)
+        })
     }
 
     fn insert(&self, key: &str, uri: &Uri) -> Option<Arc<Destination>> {
@@ -222,10 +223,8 @@ impl Pool {
     /// A connection that can take a request right now, if the pool has one.
     fn ready_now(&self, dest: &Destination) -> Option<Conn> {
         if dest.speaks_h2.load(Relaxed) {
-            let mut h2 = lock(&dest.h2);
-            let conn = h2.conn.as_ref().filter(|c| !c.is_closed())?.clone();
-            h2.used_since_sweep = self.shared.sweeps.load(Relaxed);
-            return Some(Conn::Http2(conn));
+            let sweep = self.shared.sweeps.load(Relaxed);
+            return lock(&dest.h2).checkout(sweep).map(Conn::Http2);
         }
         self.idle(dest).map(Conn::Http1)
     }
@@ -323,8 +322,9 @@ impl Pool {
         }
     }
 
-    /// A new connection that ALPN made HTTP/2: from now on this destination's attempts share
-    /// one connection.
+    /// A new HTTP/2 connection (by prior knowledge or ALPN) becomes the destination's shared one
+    /// unless it has a live one already; from now on its attempts share it. An HTTP/1.1
+    /// connection is left alone.
     fn adopt_h2(&self, dest: &Destination, conn: &Conn) {
         let Conn::Http2(sender) = conn else { return };
         let mut h2 = lock(&dest.h2);
@@ -345,13 +345,8 @@ impl Pool {
             tokio::pin!(made);
             let waiting_for = {
                 let mut h2 = lock(&dest.h2);
-                if let Some(conn) = &h2.conn {
-                    if !conn.is_closed() {
-                        let conn = conn.clone();
-                        h2.used_since_sweep = self.shared.sweeps.load(Relaxed);
-                        return Some(Ok((Conn::Http2(conn), true)));
-                    }
-                    h2.conn = None;
+                if let Some(conn) = h2.checkout(self.shared.sweeps.load(Relaxed)) {
+                    return Some(Ok((Conn::Http2(conn), true)));
                 }
                 if h2.connecting {
                     // Registered before the lock is released, so the wake-up cannot be missed.
@@ -395,15 +390,13 @@ impl Pool {
         let mut making = Making(Some(dest));
         let made = connect(self.shared.dial.clone(), dest.clone(), host.into()).await;
         making.0 = None;
+        if let Ok(conn) = &made {
+            self.adopt_h2(dest, conn);
+        }
         let mut h2 = lock(&dest.h2);
         h2.connecting = false;
         match &made {
-            Ok(Conn::Http2(conn)) => {
-                h2.conn = Some(conn.clone());
-                h2.used_since_sweep = self.shared.sweeps.load(Relaxed);
-                h2.failed = None;
-                self.start_sweeper();
-            }
+            Ok(Conn::Http2(_)) => h2.failed = None,
             Ok(Conn::Http1(_)) => dest.speaks_h2.store(false, Relaxed),
             Err(e) => h2.failed = Some((h2.connects, e.clone())),
         }
