@@ -83,7 +83,7 @@ impl Prepared {
             req.method,
             Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
         ));
-        let ticket = gate.submit(req.order_key.as_deref(), req.flush);
+        let ticket = gate.submit(req.order_key, req.flush);
         Ok(Prepared {
             method: req.method,
             target,

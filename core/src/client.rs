@@ -449,14 +449,13 @@ impl Inner {
     async fn execute(&self, call: &mut Prepared) -> Result<Response> {
         let stages = self.stages();
         let limiter = &stages.limiter;
-        let key = call.limit_key.clone();
         let admission = match call.admission.take() {
             Some(admission) => admission?,
             None => {
                 // A call never holds a limiter slot (or a place in its queue) while it waits
                 // for its turn.
                 call.ticket.wait().await;
-                limiter.admit(key.as_deref())?
+                limiter.admit(call.limit_key.as_deref())?
             }
         };
         let first = admission.into_permit().await?;
@@ -469,7 +468,8 @@ impl Inner {
             balancer: &self.balancer,
             config: &self.config,
         };
-        let spare = || limiter.try_acquire_now(key.as_deref());
+        let spare_slots = first.spare_slots();
+        let spare = || spare_slots.as_ref().and_then(|s| s.try_take());
         self.hedger.run(&env, call, first, &spare).await
     }
 

@@ -6,7 +6,7 @@
 //! - Queue full → `LimitQueueFull` at once. Waited too long → `LimitTimeout`. Neither sends
 //!   anything to the backend. A waiting call that is cancelled leaves the queue and holds no slot,
 //!   even when the cancel races with the slot being handed to it.
-//! - Hedge attempts never wait in the queue: [`Limiter::try_acquire_now`] gives a slot only if one
+//! - Hedge attempts never wait in the queue: [`Permit::spare_slots`] gives a slot only if one
 //!   is free at once and nobody is queued for it, so hedging uses spare capacity only.
 //! - Keys with nothing in flight and nothing queued are dropped: memory does not grow with the
 //!   number of distinct keys ever seen.
@@ -17,7 +17,7 @@
 //! the last second).
 //!
 //! Stage before: the order gate (a call never holds a slot while it waits for its turn there).
-//! Stage after: the hedger, whose extra attempts come through [`Limiter::try_acquire_now`].
+//! Stage after: the hedger, whose extra attempts come through [`Permit::spare_slots`].
 
 mod key_queue;
 mod permit;
@@ -127,13 +127,11 @@ impl Limiter {
         let Some(bounds) = &shared.bounds else {
             return Ok(Admission::Granted(shared.take_unbounded()));
         };
-        let key = Key::new(limit_key);
-        let queued = shared.table.with(&key, |st| {
-            if st.in_flight < bounds.max_count && st.waiters.is_empty() {
-                st.in_flight += 1;
+        let (key, queued) = shared.table.with_name(limit_key, |st| {
+            if st.take_free(bounds) {
                 return Ok(None);
             }
-            if bounds.max_queue.is_some_and(|max| st.waiters.len() >= max) {
+            if bounds.max_queue.is_some_and(|max| st.queued() >= max) {
                 return Err(());
             }
             let id = shared.counters.next_waiter.fetch_add(1, Relaxed);
@@ -152,20 +150,15 @@ impl Limiter {
     }
 
     /// A slot for a hedge attempt: only if one is free now and no call is queued for it (a hedge
-    /// never jumps ahead of a waiting call); never queues.
+    /// never jumps ahead of a waiting call); never queues. (A call's hedges use
+    /// [`Permit::spare_slots`], which does the same without looking the key up again.)
+    #[cfg(test)]
     pub(crate) fn try_acquire_now(&self, limit_key: Option<&str>) -> Option<Permit> {
         let shared = &self.shared;
         let Some(bounds) = &shared.bounds else {
             return Some(shared.take_unbounded());
         };
-        let key = Key::new(limit_key);
-        let free = shared.table.with(&key, |st| {
-            let free = st.in_flight < bounds.max_count && st.waiters.is_empty();
-            if free {
-                st.in_flight += 1;
-            }
-            free
-        });
+        let (key, free) = shared.table.with_name(limit_key, |st| st.take_free(bounds));
         free.then(|| shared.took_free_slot(key))
     }
 
@@ -185,12 +178,11 @@ impl Limiter {
 
     /// One limit key's numbers now (a key with nothing in flight or queued reads as zeros).
     pub(crate) fn key_stats(&self, limit_key: Option<&str>) -> LimitKeyStats {
-        let key = Key::new(limit_key);
         let (in_flight, queued) = match &self.shared.bounds {
             Some(_) => self
                 .shared
                 .table
-                .peek(&key, |st| (st.in_flight as u64, st.waiters.len() as u64))
+                .peek(limit_key, |st| (st.in_flight as u64, st.queued() as u64))
                 .unwrap_or((0, 0)),
             None => (0, 0),
         };
@@ -210,6 +202,15 @@ impl Shared {
     fn take_unbounded(self: &Arc<Self>) -> Permit {
         self.count_in(1);
         Permit::unbounded(self.clone())
+    }
+
+    /// A free slot of `key` now if nobody is queued for it, or none (for a hedge attempt).
+    fn try_take_now(self: &Arc<Self>, key: &Key) -> Option<Permit> {
+        let Some(bounds) = &self.bounds else {
+            return Some(self.take_unbounded());
+        };
+        let free = self.table.with(key, |st| st.take_free(bounds));
+        free.then(|| self.took_free_slot(key.clone()))
     }
 
     /// A permit for a slot just taken from a key's free slots (not handed over by a release).

@@ -28,6 +28,15 @@ impl Permit {
         Permit::new(shared, Key::ClientWide)
     }
 
+    /// More slots of this permit's key, for the call's hedge attempts.
+    pub(crate) fn spare_slots(&self) -> Option<SpareSlots> {
+        let shared = self.shared.clone()?;
+        Some(SpareSlots {
+            shared,
+            key: self.key.clone(),
+        })
+    }
+
     /// Drop without releasing: for a permit that never reached its waiter, whose slot the
     /// releaser still owns.
     pub(super) fn forget(mut self) {
@@ -40,5 +49,20 @@ impl Drop for Permit {
         if let Some(shared) = self.shared.take() {
             shared.release(&self.key);
         }
+    }
+}
+
+/// Takes more slots of one call's limit key for its hedge attempts, each only if free at once
+/// and nobody is queued for it (a hedge never jumps ahead of a waiting call, and never queues);
+/// the key was looked up when the call was admitted.
+#[derive(Debug)]
+pub(crate) struct SpareSlots {
+    shared: Arc<Shared>,
+    key: Key,
+}
+
+impl SpareSlots {
+    pub(crate) fn try_take(&self) -> Option<Permit> {
+        self.shared.try_take_now(&self.key)
     }
 }

@@ -252,11 +252,44 @@ async fn a_slot_handed_to_a_waiter_that_just_left_is_not_lost() {
     let held = l.acquire(Some("k")).await.unwrap();
     // A waiter whose receiver is gone (its call was dropped) while it still sits in the queue:
     // the slot released next is handed to it, the send fails, and the slot must come back.
-    let key = Key::new(Some("k"));
-    let rx = l.shared.table.with(&key, |st| st.enqueue(u64::MAX));
+    let (_key, rx) = l
+        .shared
+        .table
+        .with_name(Some("k"), |st| st.enqueue(u64::MAX));
     l.shared.counters.queued.fetch_add(1, Relaxed);
     drop(rx);
     drop(held);
     assert_eq!(stats(&l).in_flight, 0);
     assert!(l.try_acquire_now(Some("k")).is_some());
+}
+
+#[tokio::test]
+async fn a_calls_spare_slots_follow_the_hedge_rules_even_after_its_key_went_idle() {
+    let l = limiter(&[("max_count", "2"), ("max_queue", "10")]);
+    let first = l.acquire(Some("k")).await.unwrap();
+    let spare = first.spare_slots().unwrap();
+    // A free slot: taken at once.
+    let hedge = spare.try_take().unwrap();
+    // None free: no hedge, and nothing queued for it.
+    assert!(spare.try_take().is_none());
+    assert_eq!((stats(&l).in_flight, stats(&l).queued), (2, 0));
+    drop(hedge);
+    // A call waits for the key: a hedge does not jump ahead of it.
+    let _other = l.acquire(Some("k")).await.unwrap();
+    let mut waiter = acquire(&l, Some("k"));
+    assert!(poll_once(&mut waiter).await.is_none());
+    assert!(spare.try_take().is_none());
+    drop((first, _other, waiter));
+    // The key went idle and its state was dropped; the call's next hedge brings it back and
+    // is counted against it.
+    assert_eq!(l.shared.table.named_keys(), 0);
+    let late = spare.try_take().unwrap();
+    assert_eq!(l.key_stats(Some("k")).in_flight, 1);
+    let other = l.acquire(Some("k")).await.unwrap();
+    assert!(
+        spare.try_take().is_none(),
+        "max_count 2 across the hedge and a new call"
+    );
+    drop((late, other));
+    assert_eq!((stats(&l).in_flight, l.shared.table.named_keys()), (0, 0));
 }

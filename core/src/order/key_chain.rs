@@ -2,9 +2,17 @@
 //! The chain's head is the only one that may run; when it completes (or a waiting call is
 //! cancelled) it leaves the chain, and the next call becomes the head. A chain that empties is
 //! removed, so memory follows the keys in use now, not every key ever seen.
+//!
+//! A keyed call hashes its key once, at submission and outside the gate's lock; its ticket keeps
+//! the hash and its chain's id ([`ChainRef`]), so completing finds the chain without hashing or
+//! comparing the key again. A chain holding one call (the usual case: a key rarely has two calls
+//! pending) allocates only its key.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+
+use hashbrown::HashTable;
 
 use super::Wake;
 
@@ -22,59 +30,97 @@ pub(super) struct Link {
     pub(super) wake: Option<Arc<Wake>>,
 }
 
+/// How a ticket finds its chain again: the key's hash and the chain's id (a key whose chain
+/// emptied and came back has a new id; no ticket of the old chain is left by then).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ChainRef {
+    hash: u64,
+    id: u64,
+}
+
+/// A call's order key, hashed once with the hasher of the table it is for. The chain a new key
+/// starts keeps the call's own string.
+#[derive(Debug)]
+pub(super) struct HashedKey {
+    key: String,
+    hash: u64,
+}
+
 #[derive(Debug)]
 struct Chain {
-    /// The map's key, shared with every ticket of this chain (one allocation per chain).
-    key: Arc<str>,
-    links: VecDeque<Link>,
+    key: Box<str>,
+    hash: u64,
+    id: u64,
+    /// The call that may run (or runs).
+    head: Link,
+    /// The calls after it, in submission order.
+    rest: VecDeque<Link>,
 }
 
 /// Every order key with a call not yet completed.
 #[derive(Debug, Default)]
 pub(super) struct KeyChains {
-    chains: HashMap<Arc<str>, Chain>,
+    chains: HashTable<Chain>,
+    next_id: u64,
+}
+
+/// The hasher of [`KeyChains`]' keys: SipHash with a per-gate random key, since order keys may
+/// come from untrusted input (a tenant name, a user id) and must not be able to collide on
+/// purpose. Kept outside the table so keys are hashed before the gate's lock is taken.
+#[derive(Debug, Default)]
+pub(super) struct KeyHasher(RandomState);
+
+impl KeyHasher {
+    pub(super) fn hash(&self, key: String) -> HashedKey {
+        let hash = self.0.hash_one(key.as_str());
+        HashedKey { key, hash }
+    }
 }
 
 impl KeyChains {
-    /// Whether a call with `key` would be the head of its chain (no earlier call pending).
-    pub(super) fn is_free(&self, key: &str) -> bool {
-        !self.chains.contains_key(key)
-    }
-
-    /// Append a call to its key's chain; returns the shared key.
-    pub(super) fn push(&mut self, key: &str, link: Link) -> Arc<str> {
-        if let Some(chain) = self.chains.get_mut(key) {
-            chain.links.push_back(link);
-            return chain.key.clone();
+    /// Append a call to its key's chain. `link` is told whether the call is the chain's head
+    /// (no earlier call with its key pending) and makes the call's link.
+    pub(super) fn push(&mut self, key: HashedKey, link: impl FnOnce(bool) -> Link) -> ChainRef {
+        let HashedKey { key, hash } = key;
+        if let Some(chain) = self.chains.find_mut(hash, |c| *c.key == *key) {
+            chain.rest.push_back(link(false));
+            return ChainRef { hash, id: chain.id };
         }
-        let shared: Arc<str> = Arc::from(key);
-        self.chains.insert(
-            shared.clone(),
-            Chain {
-                key: shared.clone(),
-                links: VecDeque::from([link]),
-            },
-        );
-        shared
+        let id = self.next_id;
+        self.next_id += 1;
+        let chain = Chain {
+            key: key.into_boxed_str(),
+            hash,
+            id,
+            head: link(true),
+            rest: VecDeque::new(),
+        };
+        self.chains.insert_unique(hash, chain, |c| c.hash);
+        ChainRef { hash, id }
     }
 
     /// A call leaves its chain (completed or cancelled). If it was the head, the new head (if
     /// any) is returned: it may now be allowed to start.
-    pub(super) fn leave(&mut self, key: &str, seq: u64) -> Option<Link> {
-        let chain = self.chains.get_mut(key)?;
-        // Almost always the head; a call cancelled while waiting may be anywhere.
-        let pos = chain.links.iter().position(|l| l.seq == seq)?;
-        chain.links.remove(pos);
-        let new_head = (pos == 0).then(|| chain.links.front().cloned()).flatten();
-        if chain.links.is_empty() {
-            self.chains.remove(key);
-            if self.chains.capacity() > SHRINK_ABOVE
-                && self.chains.len() < self.chains.capacity() / 4
-            {
-                self.chains.shrink_to_fit();
-            }
+    pub(super) fn leave(&mut self, at: ChainRef, seq: u64) -> Option<Link> {
+        let Ok(mut entry) = self.chains.find_entry(at.hash, |c| c.id == at.id) else {
+            return None;
+        };
+        let chain = entry.get_mut();
+        if chain.head.seq != seq {
+            // A call cancelled while it waited: it may be anywhere after the head.
+            let pos = chain.rest.iter().position(|l| l.seq == seq)?;
+            chain.rest.remove(pos);
+            return None;
         }
-        new_head
+        if let Some(next) = chain.rest.pop_front() {
+            chain.head = next;
+            return Some(chain.head.clone());
+        }
+        entry.remove();
+        if self.chains.capacity() > SHRINK_ABOVE && self.chains.len() < self.chains.capacity() / 4 {
+            self.chains.shrink_to_fit(|c| c.hash);
+        }
+        None
     }
 
     /// Keys with a pending call (for tests of the idle-key rule).

@@ -40,7 +40,7 @@ use crate::stats::Stats;
 use crate::sync::lock;
 
 use flush::Epochs;
-use key_chain::{KeyChains, Link};
+use key_chain::{ChainRef, KeyChains, KeyHasher, Link};
 
 /// How the gate tells one waiting call that it may start.
 #[derive(Debug, Default)]
@@ -110,6 +110,8 @@ pub(crate) struct Gate {
 #[derive(Debug, Default)]
 struct Shared {
     book: Mutex<Book>,
+    /// Hashes order keys before the lock is taken.
+    key_hasher: KeyHasher,
     /// Fast-path calls not yet completed; all of them belong to the open epoch.
     fast_incomplete: shard::Counter,
     /// Set while a flush has not started yet (a closed epoch exists): calls take the locked
@@ -126,7 +128,8 @@ pub(crate) struct Ticket {
     fast: bool,
     /// Submission order among the calls that took the lock (the fast path takes none).
     seq: u64,
-    key: Option<Arc<str>>,
+    /// The call's key chain, when it has an order key.
+    key: Option<ChainRef>,
     flush: bool,
     epoch: u64,
     /// `None` when the call could start at once.
@@ -139,8 +142,9 @@ impl Gate {
         Gate::default()
     }
 
-    /// Take a place in submission order; called synchronously by `Client::send`.
-    pub(crate) fn submit(&self, order_key: Option<&str>, flush: bool) -> Ticket {
+    /// Take a place in submission order; called synchronously by `Client::send`. A key that
+    /// starts a chain is kept as it is (no copy).
+    pub(crate) fn submit(&self, order_key: Option<String>, flush: bool) -> Ticket {
         let order_key = order_key.filter(|k| !k.is_empty());
         let keyless = order_key.is_none() && !flush;
         if keyless {
@@ -162,7 +166,9 @@ impl Gate {
             }
             self.shared.fast_incomplete.add(-1, SeqCst);
         }
-        let mut book = lock(&self.shared.book);
+        let order_key = order_key.map(|k| self.shared.key_hasher.hash(k));
+        let mut guard = lock(&self.shared.book);
+        let book = &mut *guard;
         let seq = book.next_seq;
         book.next_seq += 1;
         let mut woken = Vec::new();
@@ -177,7 +183,7 @@ impl Gate {
             book.waiting += 1;
             epoch = book.epochs.begin_flush(w.clone());
             self.shared.flush_pending.store(true, SeqCst);
-            key = order_key.map(|k| book.chains.push(k, link(seq, epoch, true, Some(&w))));
+            key = order_key.map(|k| book.chains.push(k, |_| link(seq, epoch, true, Some(&w))));
             book.settle(&self.shared, &mut woken);
             if !woken.iter().any(|x| Arc::ptr_eq(x, &w)) {
                 book.flush_waits += 1;
@@ -186,16 +192,33 @@ impl Gate {
         } else {
             epoch = book.epochs.join();
             let open = book.epochs.is_open(epoch);
-            let head = order_key.is_none_or(|k| book.chains.is_free(k));
-            // A call that may start now needs no wake-up.
-            wake = (!(open && head)).then(|| {
-                book.waiting += 1;
-                Arc::new(Wake::default())
-            });
-            if let (true, Some(w)) = (head, &wake) {
-                book.epochs.park(epoch, w.clone());
+            let (waiting, epochs) = (&mut book.waiting, &mut book.epochs);
+            // A call that may start now (no flush ahead, head of its chain) needs no wake-up;
+            // one that is the head waits only for its flush to start.
+            let mut wake_for = |head: bool| {
+                let w = (!(open && head)).then(|| {
+                    *waiting += 1;
+                    Arc::new(Wake::default())
+                });
+                if let (true, Some(w)) = (head, &w) {
+                    epochs.park(epoch, w.clone());
+                }
+                w
+            };
+            match order_key {
+                None => {
+                    wake = wake_for(true);
+                    key = None;
+                }
+                Some(k) => {
+                    let mut made = None;
+                    key = Some(book.chains.push(k, |head| {
+                        made = wake_for(head);
+                        link(seq, epoch, false, made.as_ref())
+                    }));
+                    wake = made;
+                }
             }
-            key = order_key.map(|k| book.chains.push(k, link(seq, epoch, false, wake.as_ref())));
         }
         book.signal(woken);
         Ticket {
@@ -301,7 +324,7 @@ impl Drop for Ticket {
                 book.waiting -= 1;
             }
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key {
             if let Some(head) = book.chains.leave(key, self.seq) {
                 book.promote(head, &mut woken);
             }

@@ -18,10 +18,10 @@ fn stats(g: &Gate) -> Stats {
 #[test]
 fn same_key_calls_run_one_at_a_time_in_submission_order() {
     let g = Gate::new();
-    let a1 = g.submit(Some("A"), false);
-    let a2 = g.submit(Some("A"), false);
-    let a3 = g.submit(Some("A"), false);
-    let b = g.submit(Some("B"), false);
+    let a1 = g.submit(Some("A".into()), false);
+    let a2 = g.submit(Some("A".into()), false);
+    let a3 = g.submit(Some("A".into()), false);
+    let b = g.submit(Some("B".into()), false);
     let x = g.submit(None, false);
     assert!(ready(&a1) && ready(&b) && ready(&x));
     assert!(!ready(&a2) && !ready(&a3));
@@ -39,11 +39,11 @@ fn same_key_calls_run_one_at_a_time_in_submission_order() {
 #[test]
 fn a_flush_waits_for_every_earlier_call_and_holds_later_ones_until_it_starts() {
     let g = Gate::new();
-    let a = g.submit(Some("A"), false);
+    let a = g.submit(Some("A".into()), false);
     let x = g.submit(None, false);
-    let mut f = g.submit(Some("K"), true);
+    let mut f = g.submit(Some("K".into()), true);
     let later = g.submit(None, false);
-    let later_k = g.submit(Some("K"), false);
+    let later_k = g.submit(Some("K".into()), false);
     assert!(!ready(&f) && !ready(&later) && !ready(&later_k));
     drop(a);
     assert!(!ready(&f));
@@ -74,9 +74,9 @@ fn a_flush_with_nothing_before_it_does_not_wait() {
 #[test]
 fn a_cancelled_waiter_never_lets_a_later_same_key_call_overtake() {
     let g = Gate::new();
-    let a1 = g.submit(Some("A"), false);
-    let a2 = g.submit(Some("A"), false);
-    let a3 = g.submit(Some("A"), false);
+    let a1 = g.submit(Some("A".into()), false);
+    let a2 = g.submit(Some("A".into()), false);
+    let a3 = g.submit(Some("A".into()), false);
     drop(a2);
     assert!(!ready(&a3), "a1 is still running");
     drop(a1);
@@ -86,10 +86,10 @@ fn a_cancelled_waiter_never_lets_a_later_same_key_call_overtake() {
 #[test]
 fn a_flush_cancelled_while_waiting_frees_the_calls_behind_it() {
     let g = Gate::new();
-    let running = g.submit(Some("A"), false);
+    let running = g.submit(Some("A".into()), false);
     let f = g.submit(None, true);
     let behind = g.submit(None, false);
-    let behind_a = g.submit(Some("A"), false);
+    let behind_a = g.submit(Some("A".into()), false);
     assert!(!ready(&behind));
     drop(f);
     assert!(ready(&behind));
@@ -134,7 +134,7 @@ fn consecutive_flushes_each_wait_for_everything_before_them() {
 fn a_ready_flush_dropped_before_it_started_passes_the_turn() {
     let g = Gate::new();
     let f = g.submit(None, true);
-    let after = g.submit(Some("A"), false);
+    let after = g.submit(Some("A".into()), false);
     assert!(ready(&f) && !ready(&after));
     drop(f); // e.g. rejected by the limiter
     assert!(ready(&after));
@@ -145,8 +145,8 @@ fn keys_with_nothing_pending_are_dropped() {
     let g = Gate::new();
     for i in 0..20_000 {
         let key = format!("key-{i}");
-        let t1 = g.submit(Some(&key), false);
-        let t2 = g.submit(Some(&key), false);
+        let t1 = g.submit(Some(key.clone()), false);
+        let t2 = g.submit(Some(key.clone()), false);
         drop(t1);
         drop(t2);
     }
@@ -158,8 +158,8 @@ fn keys_with_nothing_pending_are_dropped() {
 #[tokio::test]
 async fn wait_returns_once_the_turn_comes() {
     let g = Gate::new();
-    let a = g.submit(Some("A"), false);
-    let mut b = g.submit(Some("A"), false);
+    let a = g.submit(Some("A".into()), false);
+    let mut b = g.submit(Some("A".into()), false);
     let waiter = tokio::spawn(async move {
         b.wait().await;
         b.seq()
