@@ -4,6 +4,9 @@
 #  1. loadgen at concurrency 64: plain vs max_count=32,max_queue=1000 vs --order-keys 1000 vs both,
 #     alternating rounds (A B C D A B C D ...) so drift hits all; ratios of median rps to plain
 #     (target >= 0.95 each), and the testbed's max in-flight for the limited runs (= max_count).
+#     In the same rounds, the baseline a tower user would have: raw hyper-util plain and with a
+#     FIFO tokio Semaphore of 32 per call (what tower::limit::ConcurrencyLimit holds), so the
+#     cost of queueing itself (a hand-off wakes the waiting call's task) is shown beside ours.
 #  2. Order under load: loadgen with --order-keys and --flush-every; the testbed's start/finish log
 #     is checked: per key one at a time in submission order, and every flush after all before it.
 #  3. Memory: 1,000,000 calls, each with a new order key and limit key -> RSS growth (target < 10 MB).
@@ -28,12 +31,14 @@ reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.r
 echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ==="
 limit=(--set max_count=32 --set max_queue=1000)
 for r in $(seq "$ROUNDS"); do
-  for variant in plain limit keys both; do
+  for variant in plain limit keys both hyper hyper-semaphore; do
     case $variant in
       plain) extra=() ;;
       limit) extra=("${limit[@]}") ;;
       keys)  extra=(--order-keys 1000) ;;
       both)  extra=("${limit[@]}" --order-keys 1000) ;;
+      hyper) extra=(--client hyper) ;;
+      hyper-semaphore) extra=(--client hyper --semaphore 32) ;;
     esac
     "$bin/loadgen" --url "$base/fast" --concurrency 64 --requests "$N" --warmup 2000 \
       --variant "$variant" ${extra[@]+"${extra[@]}"} | tee -a "$out"
@@ -74,6 +79,10 @@ for v in ["plain", "limit", "keys", "both"]:
     b = bound.get(v)
     bv = f"{b} ({'= ' if b == want else 'NOT '}{'max_count' if want == 32 else 'concurrency'} {want})"
     print(f"{v:<7}  {rps:>10.0f}  {rps/plain:>9.3f} {verdict:<10}  {med(v,'p99_us'):>6.0f}  {errs:>6}  {bv}")
+hyper, sem = med("hyper", "rps"), med("hyper-semaphore", "rps")
+print(f"\nbaseline: raw hyper-util {hyper:.0f} rps; with a tokio Semaphore(32) per call {sem:.0f} rps "
+      f"= {sem/hyper:.3f}x (tailrace's limit: {med('limit','rps')/plain:.3f}x of plain, "
+      f"{med('limit','rps')/sem:.3f}x of semaphore-limited hyper)")
 PY
 
 echo

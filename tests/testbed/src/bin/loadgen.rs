@@ -4,13 +4,15 @@
 //! ```text
 //! loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)
 //!         [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]
-//!         [--client tailrace|hyper|tower-hedge] [--variant NAME] [--warmup N]
+//!         [--client tailrace|hyper|tower-hedge] [--semaphore N] [--variant NAME] [--warmup N]
 //! ```
 //!
 //! `--client hyper` runs the same loop over a raw hyper-util pooled client (the baseline the
 //! transport benchmark compares against); `--client tower-hedge` runs it over that same client
 //! wrapped in `tower::hedge` at p95 (the baseline the hedging benchmark compares against).
-//! Neither takes tailrace options.
+//! Neither takes tailrace options. `--semaphore N` (with `--client hyper`) makes each raw call hold
+//! a permit of one FIFO `tokio::sync::Semaphore` of N, which is what `tower::limit::ConcurrencyLimit`
+//! does per call: the baseline for tailrace's `max_count`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -45,6 +47,8 @@ struct Args {
     flush_every: Option<u64>,
     limit_key: Option<String>,
     client: Which,
+    /// `--semaphore N`: the raw client's calls each hold one of N permits.
+    semaphore: Option<usize>,
     variant: String,
     warmup: u64,
 }
@@ -62,7 +66,7 @@ impl Args {
 fn usage() -> &'static str {
     "usage: loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)\n\
      \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]\n\
-     \x20      [--client tailrace|hyper|tower-hedge] [--variant NAME] [--warmup N]"
+     \x20      [--client tailrace|hyper|tower-hedge] [--semaphore N] [--variant NAME] [--warmup N]"
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -80,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         flush_every: None,
         limit_key: None,
         client: Which::Tailrace,
+        semaphore: None,
         variant: String::new(),
         warmup: 0,
     };
@@ -94,6 +99,7 @@ fn parse_args() -> Result<Args, String> {
             Long("url") => a.url = val(&mut p)?.to_string_lossy().into_owned(),
             Long("hosts") => a.hosts = Some(val(&mut p)?.to_string_lossy().into_owned()),
             Long("concurrency") => a.concurrency = num("concurrency", val(&mut p)?)?,
+            Long("semaphore") => a.semaphore = Some(num("semaphore", val(&mut p)?)?),
             Long("requests") => a.requests = Some(num("requests", val(&mut p)?)?),
             Long("duration") => {
                 let s: f64 = num("duration", val(&mut p)?)?;
@@ -147,6 +153,9 @@ fn parse_args() -> Result<Args, String> {
     if a.order_keys == Some(0) || a.flush_every == Some(0) {
         return Err("--order-keys and --flush-every must be at least 1".into());
     }
+    if a.semaphore == Some(0) || (a.semaphore.is_some() && a.client != Which::Hyper) {
+        return Err("--semaphore N needs N >= 1 and --client hyper".into());
+    }
     if a.client != Which::Tailrace
         && (!a.sets.is_empty()
             || a.order_keys.is_some()
@@ -161,7 +170,9 @@ fn parse_args() -> Result<Args, String> {
         );
     }
     if a.variant.is_empty() {
-        a.variant = if a.sets.is_empty() {
+        a.variant = if let Some(n) = a.semaphore {
+            format!("semaphore={n}")
+        } else if a.sets.is_empty() {
             "plain".into()
         } else {
             a.sets
@@ -332,13 +343,22 @@ async fn raw_get(client: &Raw, uri: http::Uri) -> Result<http::StatusCode, BoxEr
 
 async fn run_hyper(a: Arc<Args>, client: Raw, shared: Arc<Shared>) {
     let uri = a.uri().expect("checked in main").clone();
+    let semaphore = a
+        .semaphore
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     closed_loop(
         a.concurrency,
         shared,
         move |shared: &Shared| {
             shared.take()?;
-            let (client, uri) = (client.clone(), uri.clone());
-            Some(async move { matches!(raw_get(&client, uri).await, Ok(s) if s.is_success()) })
+            let (client, uri, semaphore) = (client.clone(), uri.clone(), semaphore.clone());
+            Some(async move {
+                let _permit = match &semaphore {
+                    Some(s) => Some(s.acquire().await.expect("never closed")),
+                    None => None,
+                };
+                matches!(raw_get(&client, uri).await, Ok(s) if s.is_success())
+            })
         },
         |ok| *ok,
     )

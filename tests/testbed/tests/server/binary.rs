@@ -172,3 +172,50 @@ fn a_busy_port_exits_1() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot start"), "{stderr}");
 }
+
+/// The load tool the benchmarks run: every client and every limit/ordering flag completes a short
+/// closed loop against a real testbed with no errors, and reports what it did as one JSON line.
+/// (The benchmarks are not run by the test command; this keeps them from rotting.)
+#[test]
+fn loadgen_runs_every_client_and_flag_without_errors() {
+    const LOADGEN: &str = env!("CARGO_BIN_EXE_loadgen");
+    let proc = Proc::start(&["--port", "0", "--threads", "1"]);
+    let url = format!("http://127.0.0.1:{}/fast", proc.port);
+    let runs: &[&[&str]] = &[
+        &[],
+        &["--set", "max_count=4", "--set", "max_queue=1000"],
+        &["--order-keys", "10", "--flush-every", "50"],
+        &["--limit-key", "tenant-a", "--set", "max_count=2"],
+        &["--client", "hyper"],
+        &["--client", "hyper", "--semaphore", "4"],
+        &["--client", "tower-hedge"],
+    ];
+    for extra in runs {
+        let out = Command::new(LOADGEN)
+            .args(["--url", &url, "--concurrency", "8", "--requests", "300"])
+            .args(*extra)
+            .output()
+            .expect("run loadgen");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "loadgen {extra:?}: {stderr}");
+        let line = String::from_utf8_lossy(&out.stdout);
+        let report: serde_json::Value = serde_json::from_str(line.trim())
+            .unwrap_or_else(|e| panic!("loadgen {extra:?}: not one JSON line ({e}): {line}"));
+        assert_eq!(report["requests"], 300, "{extra:?}: {report}");
+        assert_eq!(report["errors"], 0, "{extra:?}: {report}");
+    }
+    // A semaphore needs the raw client, and a positive size: refused with the reason.
+    for bad in [
+        &["--semaphore", "4"][..],
+        &["--client", "hyper", "--semaphore", "0"],
+    ] {
+        let out = Command::new(LOADGEN)
+            .args(["--url", &url, "--concurrency", "1", "--requests", "1"])
+            .args(bad)
+            .output()
+            .expect("run loadgen");
+        assert!(!out.status.success(), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("--semaphore"), "{bad:?}: {stderr}");
+    }
+}
