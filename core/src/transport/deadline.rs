@@ -33,6 +33,12 @@ impl<C> Clone for ConnectTimeout<C> {
 }
 
 impl<C> ConnectTimeout<C> {
+    /// The connector inside (for tests).
+    #[cfg(test)]
+    pub(crate) fn inner(&self) -> &C {
+        &self.inner
+    }
+
     pub(crate) fn new(inner: C, timeout: Option<Duration>) -> Self {
         ConnectTimeout {
             inner: Arc::new(inner),
