@@ -249,34 +249,44 @@ def test_numeric_options_take_anything_with_index_or_float(url: str) -> None:
         tailrace.Client(retry_on_status=[True])
 
 
-GIL_WHILE_BUILDING = """
+GIL_WHILE_SETTING_UP_TLS = """
 import sys, threading, time
 import tailrace
 
-t = threading.Thread(target=lambda: tailrace.Client().close())
+client = tailrace.Client()  # reads no roots: TLS is set up at the first https connect
+outcome = []
+
+def call():
+    try:
+        client.get("https://127.0.0.1:9/")  # nothing listens there: refused after the setup
+    except tailrace.TailraceError as e:
+        outcome.append(e)
+
+t = threading.Thread(target=call)
 t.start()
-time.sleep(0.5)  # the build is now blocked opening the FIFO
-# Taking the GIL back: a build that held it while blocked would deadlock here.
+time.sleep(0.5)  # the call's TLS setup is now blocked opening the FIFO
+# Taking the GIL back: a call that held it while it waited would deadlock here.
 with open(sys.argv[1], "w"):
-    pass  # a reader and a writer met: the build reads an empty file and goes on
+    pass  # a reader and a writer met: the setup reads an empty file and goes on
 t.join()
-print("built")
+client.close()
+print("called" if outcome else "no error")
 """
 
 
-def test_building_a_client_releases_the_gil(tmp_path: Path) -> None:
-    # The first client of a process loads the system's CA roots, from SSL_CERT_FILE when set.
-    # Make that a FIFO, so the build blocks until this process opens it for writing, which
-    # needs the GIL back.
+def test_a_call_waiting_for_tls_setup_releases_the_gil(tmp_path: Path) -> None:
+    # A process's first https connect loads the system's CA roots, from SSL_CERT_FILE when set.
+    # Make that a FIFO, so the setup blocks until this process opens it for writing, which needs
+    # the GIL back.
     fifo = tmp_path / "roots.pem"
     os.mkfifo(fifo)
     env = dict(os.environ, SSL_CERT_FILE=str(fifo), SSL_CERT_DIR="")
     try:
-        out = subprocess.run([sys.executable, "-c", GIL_WHILE_BUILDING, str(fifo)], env=env, capture_output=True,
-                             text=True, timeout=30)
+        out = subprocess.run([sys.executable, "-c", GIL_WHILE_SETTING_UP_TLS, str(fifo)], env=env,
+                             capture_output=True, text=True, timeout=30)
     except subprocess.TimeoutExpired:
-        pytest.fail("building a client held the GIL while it waited on a file")
-    assert out.returncode == 0 and out.stdout.strip() == "built", out.stderr
+        pytest.fail("a call held the GIL while TLS setup waited on a file")
+    assert out.returncode == 0 and out.stdout.strip() == "called", out.stderr
 
 
 def test_help_shows_documentation_for_every_public_method() -> None:

@@ -10,7 +10,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::uri::Scheme;
@@ -28,6 +28,7 @@ use tower_service::Service;
 use super::deadline::ConnectTimeout;
 use crate::config::{Config, Http2};
 use crate::error::{Error, Result};
+use crate::runtime::ForkLocal;
 
 /// TCP, then TLS when the URL says https, all under `connect_timeout_ms`.
 pub(crate) type Connector = ConnectTimeout<Dialer>;
@@ -35,8 +36,16 @@ pub(crate) type Connector = ConnectTimeout<Dialer>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The system's trusted roots, read once per process, at the first https connect of any client.
-static SYSTEM_ROOTS: Lazy<Vec<CertificateDer<'static>>> =
-    Lazy::new(|| rustls_native_certs::load_native_certs().certs);
+/// Once per fork generation, in fact: a child forked while a parent thread was reading them must
+/// not wait for that thread, which does not exist in the child.
+static SYSTEM_ROOTS: Lazy<ForkLocal<OnceLock<Vec<CertificateDer<'static>>>>> =
+    Lazy::new(|| ForkLocal::new(OnceLock::new()));
+
+fn system_roots() -> &'static [CertificateDer<'static>] {
+    SYSTEM_ROOTS
+        .get_or_make(OnceLock::new)
+        .get_or_init(|| rustls_native_certs::load_native_certs().certs)
+}
 
 /// The connector for one `Config`.
 pub(crate) fn build(config: &Config) -> Result<Connector> {
@@ -97,7 +106,7 @@ impl TlsSetup {
     fn connector(&self, tcp: HttpConnector) -> std::result::Result<Https, BoxError> {
         let mut roots = self.extra_roots.clone();
         // A few unparsable system certificates should not stop anyone; they are skipped.
-        let _ = roots.add_parsable_certificates(SYSTEM_ROOTS.iter().cloned());
+        let _ = roots.add_parsable_certificates(system_roots().iter().cloned());
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
