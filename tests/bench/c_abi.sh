@@ -30,16 +30,17 @@ import json, sys, statistics
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 print("\nconcurrency  c-abi rps  tailrace rps  hyper rps  C/hyper  C/tailrace  C p99/hyper p99"
-      "  boundary us/call (submit + drain)  extra us/call vs Rust  C callbacks/hyper")
+      "  boundary us/call (submit + drain)  extra latency us vs Rust  C callbacks/hyper")
 for c in sorted({r["concurrency"] for r in rows}):
     pick = lambda name: [r for r in rows if r["concurrency"] == c and r["client"] == name]
     cr, tr, hr, cb = pick("c-abi"), pick("tailrace"), pick("hyper-util"), pick("c-abi-callback")
     crps, trps, hrps = med(cr, "rps"), med(tr, "rps"), med(hr, "rps")
     boundary = med(cr, "submit_us_per_call") + med(cr, "drain_us_per_call")
     # In a closed loop each call occupies one of c slots for c/rps seconds; the C loop's extra
-    # time per call over the Rust loop is the boundary's cost as the caller sees it.
+    # latency per call over the Rust loop (grows with c: every call waits for the others' turns
+    # on the caller's one thread) is the boundary's cost as the caller sees it.
     extra = (c / crps - c / trps) * 1e6
     print(f"{c:>11}  {crps:>9.0f}  {trps:>12.0f}  {hrps:>9.0f}  {crps/hrps:>7.3f}  {crps/trps:>10.3f}"
-          f"  {med(cr,'p99_us')/med(hr,'p99_us'):>15.3f}  {boundary:>33.2f}  {extra:>21.2f}"
+          f"  {med(cr,'p99_us')/med(hr,'p99_us'):>15.3f}  {boundary:>33.2f}  {extra:>23.2f}"
           f"  {med(cb, 'rps') / hrps:>17.3f}")
 PY
