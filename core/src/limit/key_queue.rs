@@ -29,8 +29,8 @@ pub(super) enum Key {
 }
 
 impl Key {
-    /// `None` and `""` are the client-wide key.
-    fn is_client_wide(limit_key: Option<&str>) -> Option<&str> {
+    /// The name of the key a call names; `None` for the client-wide key (`None` or `""`).
+    fn named(limit_key: Option<&str>) -> Option<&str> {
         limit_key.filter(|k| !k.is_empty())
     }
 }
@@ -167,7 +167,7 @@ impl KeyTable {
         limit_key: Option<&str>,
         f: impl FnOnce(&mut KeyState) -> R,
     ) -> (Key, R) {
-        let Some(name) = Key::is_client_wide(limit_key) else {
+        let Some(name) = Key::named(limit_key) else {
             return (Key::ClientWide, f(&mut lock(&self.client_wide)));
         };
         let hash = self.hasher.hash_one(name);
@@ -230,7 +230,7 @@ impl KeyTable {
         limit_key: Option<&str>,
         f: impl FnOnce(&KeyState) -> R,
     ) -> Option<R> {
-        let Some(name) = Key::is_client_wide(limit_key) else {
+        let Some(name) = Key::named(limit_key) else {
             return Some(f(&lock(&self.client_wide)));
         };
         let hash = self.hasher.hash_one(name);
