@@ -7,6 +7,7 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 use tokio::sync::oneshot;
 
@@ -125,11 +126,6 @@ impl KeyState {
     }
 }
 
-/// Usually the very name the table handed out; a key that went idle and came back has a new one.
-fn same_name(a: &Arc<str>, b: &Arc<str>) -> bool {
-    Arc::ptr_eq(a, b) || **a == **b
-}
-
 /// A named key's entry in its shard.
 #[derive(Debug)]
 struct Named {
@@ -171,28 +167,19 @@ impl KeyTable {
             return (Key::ClientWide, f(&mut lock(&self.client_wide)));
         };
         let hash = self.hasher.hash_one(name);
-        let mut map = lock(self.shard(hash));
-        let entry = match map.find_mut(hash, |e| *e.name == *name) {
-            Some(e) => e,
-            None => map
-                .insert_unique(
-                    hash,
-                    Named {
-                        name: name.into(),
-                        hash,
-                        state: KeyState::default(),
-                    },
-                    |e| e.hash,
-                )
-                .into_mut(),
-        };
-        let out = f(&mut entry.state);
-        let key = Key::Named {
-            name: entry.name.clone(),
+        self.with_entry(
             hash,
-        };
-        Self::drop_if_idle(&mut map, &key);
-        (key, out)
+            name,
+            || name.into(),
+            |e| {
+                let out = f(&mut e.state);
+                let key = Key::Named {
+                    name: e.name.clone(),
+                    hash,
+                };
+                (key, out)
+            },
+        )
     }
 
     /// Run `f` on a key's state under its lock (creating the state if the key went idle since
@@ -202,26 +189,38 @@ impl KeyTable {
         match key {
             Key::ClientWide => f(&mut lock(&self.client_wide)),
             Key::Named { name, hash } => {
-                let mut map = lock(self.shard(*hash));
-                let entry = match map.find_mut(*hash, |e| same_name(&e.name, name)) {
-                    Some(e) => e,
-                    None => map
-                        .insert_unique(
-                            *hash,
-                            Named {
-                                name: name.clone(),
-                                hash: *hash,
-                                state: KeyState::default(),
-                            },
-                            |e| e.hash,
-                        )
-                        .into_mut(),
-                };
-                let out = f(&mut entry.state);
-                Self::drop_if_idle(&mut map, key);
-                out
+                self.with_entry(*hash, name, || name.clone(), |e| f(&mut e.state))
             }
         }
+    }
+
+    /// Run `f` on the entry of the named key `name` (hashed `hash`) under its shard's lock,
+    /// making the entry (its name from `owned`) if the key has none, and remove the entry if `f`
+    /// left the key idle. One probe of the table either way.
+    fn with_entry<R>(
+        &self,
+        hash: u64,
+        name: &str,
+        owned: impl FnOnce() -> Arc<str>,
+        f: impl FnOnce(&mut Named) -> R,
+    ) -> R {
+        let mut map = lock(self.shard(hash));
+        let mut entry = match map.entry(hash, |e| *e.name == *name, |e| e.hash) {
+            Entry::Occupied(e) => e,
+            Entry::Vacant(v) => v.insert(Named {
+                name: owned(),
+                hash,
+                state: KeyState::default(),
+            }),
+        };
+        let out = f(entry.get_mut());
+        if entry.get().state.is_idle() {
+            entry.remove();
+            if map.capacity() > SHRINK_ABOVE && map.len() < map.capacity() / 4 {
+                map.shrink_to_fit(|e| e.hash);
+            }
+        }
+        out
     }
 
     /// Read the state of the key a call names, if it has one (an idle key has none).
@@ -236,20 +235,6 @@ impl KeyTable {
         let hash = self.hasher.hash_one(name);
         let map = lock(self.shard(hash));
         map.find(hash, |e| *e.name == *name).map(|e| f(&e.state))
-    }
-
-    fn drop_if_idle(map: &mut HashTable<Named>, key: &Key) {
-        let Key::Named { name, hash } = key else {
-            return;
-        };
-        if let Ok(e) = map.find_entry(*hash, |e| same_name(&e.name, name)) {
-            if e.get().state.is_idle() {
-                e.remove();
-                if map.capacity() > SHRINK_ABOVE && map.len() < map.capacity() / 4 {
-                    map.shrink_to_fit(|e| e.hash);
-                }
-            }
-        }
     }
 
     /// Named keys with state now (for tests of the idle-key rule).
