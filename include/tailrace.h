@@ -11,7 +11,8 @@
  *   the last failed call on this thread. A NULL pointer, a non-UTF-8 string or a length out of range
  *   is an error code, never a crash; a panic inside the library is TAILRACE_E_PANIC, never an abort.
  * - One background runtime per loaded library runs every call; clients and queues may be used from
- *   any number of threads at once. Callbacks run on runtime threads and must not block.
+ *   any number of threads at once. Callbacks run on runtime threads and must not block. Its worker
+ *   count: TAILRACE_WORKER_THREADS, default cores - 1 (at least 1), a core left to the caller's threads.
  * - fork(): a child may keep using the parent's clients and queues; it gets a runtime, connections
  *   and queue notify fds of its own. Calls pending in the parent at the fork stay in the parent.
  * - Link: pkg-config --cflags --libs tailrace (shared: add -Wl,-rpath,<libdir> unless the library

@@ -38,5 +38,7 @@
 // # Processes
 //
 // libtailrace linked into a Go binary is its own copy of the library: a process that also loads
-// libtailrace.so or the Python extension has one runtime per copy.
+// libtailrace.so or the Python extension has one runtime per copy. The runtime has
+// TAILRACE_WORKER_THREADS worker threads, by default one fewer than the cores (at least one):
+// the Go scheduler's threads submit calls and take their outcomes on the core left to them.
 package tailrace

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -270,5 +272,35 @@ func TestBadInputGivesClearErrors(t *testing.T) {
 	var e *Error
 	if !errors.Is(err, ErrConnect) || !errors.As(err, &e) || e.Sent != SentNo || !strings.Contains(err.Error(), "127.0.0.1") {
 		t.Fatalf("refused: %v", err)
+	}
+}
+
+// The library's runtime leaves a core to Go's own threads (TAILRACE_WORKER_THREADS unset).
+func TestTheRuntimeLeavesACoreToGo(t *testing.T) {
+	if os.Getenv("TAILRACE_WORKER_THREADS") != "" {
+		t.Skip("TAILRACE_WORKER_THREADS is set: it decides the worker count")
+	}
+	tb := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{tb.URL}})
+	if _, err := c.Do(bg, Request{URL: "/fast"}); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Skipf("no /proc/self/task here: %v", err)
+	}
+	workers := 0
+	for _, task := range tasks {
+		comm, err := os.ReadFile("/proc/self/task/" + task.Name() + "/comm")
+		if err == nil && strings.TrimSpace(string(comm)) == "tailrace-worker" {
+			workers++
+		}
+	}
+	want := runtime.NumCPU() - 1
+	if want < 1 {
+		want = 1
+	}
+	if workers != want {
+		t.Fatalf("%d tailrace-worker threads, want %d (cores - 1, at least 1)", workers, want)
 	}
 }

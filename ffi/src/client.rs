@@ -102,6 +102,8 @@ pub unsafe extern "C" fn tailrace_client_new(
     boundary::result(|| {
         let config = unsafe { arg_ref(config, "config") }?;
         out_ptr(client_out, "client_out")?;
+        // The caller's own threads submit and drain: the runtime leaves them a core.
+        tailrace_core::runtime::leave_a_core_to_callers();
         let client = Client::new(config.config.clone())?;
         let handle = into_handle(tailrace_client {
             shared: Arc::new(Shared {

@@ -15,7 +15,8 @@
 //!   returned as `TAILRACE_E_PANIC` (or NULL / 0 from functions that return a value): nothing
 //!   unwinds into C and nothing aborts the process.
 //! - **Threads**: one background runtime per loaded library runs every call; the caller never
-//!   drives I/O. Clients and queues may be used from any number of threads at once; a request is
+//!   drives I/O. It has `TAILRACE_WORKER_THREADS` workers, default cores - 1 (at least 1): the
+//!   caller's own threads submit and drain on the remaining core. Clients and queues may be used from any number of threads at once; a request is
 //!   used by one thread at a time until it is sent; a response or error, once received, may be
 //!   read from any thread and is freed once.
 //! - **Three ways to get results**: a completion queue (`tailrace_send` + `tailrace_queue_wait`,

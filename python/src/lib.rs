@@ -16,6 +16,8 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The interpreter's threads submit and take outcomes: the runtime leaves them a core.
+    tailrace::runtime::leave_a_core_to_callers();
     m.add_class::<client::Client>()?;
     m.add_class::<client::AsyncClient>()?;
     m.add_class::<request::Request>()?;

@@ -8,7 +8,8 @@
   call starts only after every earlier call has completed; everything else runs concurrently.
 
 Runtime: every client in the process shares one background tokio runtime, started on first use
-(``TAILRACE_WORKER_THREADS`` sets its thread count; default: the number of cores). It belongs to
+(``TAILRACE_WORKER_THREADS`` sets its thread count; default: the number of cores minus one, at
+least one, leaving a core to the interpreter's threads). It belongs to
 this extension: a process that also loads the C library ``libtailrace.so`` has a second one. Calls
 are tasks on that runtime, never a thread each; a blocking call releases the GIL while it waits and
 checks for signals every 50 ms, so Ctrl-C interrupts it (and cancels the call).

@@ -93,3 +93,31 @@ def test_ctrl_c_interrupts_a_blocking_call_and_cancels_it(testbed: Testbed, tmp_
     assert took_ms < 5000
     s = testbed.wait_for(lambda s: s["in_flight"] == 0)
     assert [e["event"] for e in s["events"] if e["key"] == "sigint"] == ["start", "cancel"]
+
+
+WORKERS_CHILD = textwrap.dedent(
+    """
+    import os, sys, tailrace
+    with tailrace.Client(hosts=[sys.argv[1]]) as c:
+        c.get("/fast")
+        names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+    print(names.count("tailrace-worker"))
+    """
+)
+
+
+def _runtime_workers(url: str, env_value: str | None) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "TAILRACE_WORKER_THREADS"}
+    if env_value is not None:
+        env["TAILRACE_WORKER_THREADS"] = env_value
+    out = subprocess.run(
+        [sys.executable, "-c", WORKERS_CHILD, url], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout)
+
+
+def test_the_runtime_leaves_a_core_to_the_interpreter(testbed: Testbed) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert _runtime_workers(testbed.url, None) == max(1, cores - 1)
+    assert _runtime_workers(testbed.url, "3") == 3, "TAILRACE_WORKER_THREADS decides when set"

@@ -2,9 +2,12 @@
  * and the completion queue under 10,000 calls, against the real testbed on 127.0.0.1.
  * Prints "N passed, N failed, N skipped"; exits non-zero on any failure. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -314,6 +317,44 @@ static tailrace_error *expect_failure(tailrace_client *client, tailrace_request 
   CHECK(strlen(tailrace_error_message(err)) > 0, "error message is empty");
   tailrace_response_free(resp);
   return err;
+}
+
+/* ---------------------------------------------------------------- the runtime's size */
+
+/* Threads of this process named `name` (from /proc/self/task/N/comm), or -1 without /proc. */
+static int threads_named(const char *name) {
+  DIR *dir = opendir("/proc/self/task");
+  if (!dir) return -1;
+  int n = 0;
+  struct dirent *d;
+  while ((d = readdir(dir)) != NULL) {
+    if (d->d_name[0] == '.') continue;
+    char path[300], comm[32] = "";
+    snprintf(path, sizeof path, "/proc/self/task/%s/comm", d->d_name);
+    FILE *f = fopen(path, "r");
+    if (!f) continue;
+    if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = 0;
+    fclose(f);
+    if (!strcmp(comm, name)) n++;
+  }
+  closedir(dir);
+  return n;
+}
+
+/* The runtime (running since the first client) leaves a core to the caller's threads. */
+static void test_runtime_leaves_a_core(void) {
+  if (getenv("TAILRACE_WORKER_THREADS")) {
+    SKIP("TAILRACE_WORKER_THREADS is set: it decides the worker count");
+    return;
+  }
+  cpu_set_t cpus;
+  int workers = threads_named("tailrace-worker");
+  if (workers < 0 || sched_getaffinity(0, sizeof cpus, &cpus) != 0) {
+    SKIP("no /proc/self/task or no CPU affinity here");
+    return;
+  }
+  int want = CPU_COUNT(&cpus) > 1 ? CPU_COUNT(&cpus) - 1 : 1;
+  CHECK(workers == want, "%d tailrace-worker threads, want %d (cores - 1, at least 1)", workers, want);
 }
 
 static void test_call_errors(void) {
@@ -1008,6 +1049,7 @@ int main(void) {
   test_config();
   test_request();
   test_blocking_and_response();
+  test_runtime_leaves_a_core();
   test_call_errors();
   test_tls();
   test_queue();
