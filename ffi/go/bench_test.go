@@ -64,3 +64,24 @@ func BenchmarkRoundTripLimiterRejected(b *testing.B) {
 		}
 	}
 }
+
+// A whole call to the testbed's fast answer (5 headers, a 2-byte body), one at a time: the
+// allocations per call are the binding's own Go garbage (exact); the time is mostly network and
+// thread wake-ups (the closed-loop comparison is tests/bench/go.sh).
+func BenchmarkRoundTripFast(b *testing.B) {
+	tb := startTestbed(b)
+	c, err := NewClient(Config{Hosts: []string{tb.URL}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req := Request{URL: "/fast"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := c.Do(context.Background(), req)
+		if err != nil || resp.Status != 200 {
+			b.Fatal(resp, err)
+		}
+	}
+}

@@ -216,6 +216,7 @@ import "C"
 
 import (
 	"net/http"
+	"net/textproto"
 	"time"
 	"unsafe"
 )
@@ -244,12 +245,12 @@ type arena struct {
 	off int
 }
 
-func newArena(size int) *arena {
+func newArena(size int) arena {
 	if size == 0 {
 		size = 1
 	}
 	p := C.malloc(C.size_t(size))
-	return &arena{ptr: p, buf: unsafe.Slice((*byte)(p), size)}
+	return arena{ptr: p, buf: unsafe.Slice((*byte)(p), size)}
 }
 
 func (a *arena) str(s string) {
@@ -299,13 +300,13 @@ func capiCheckOption(name, value string) error {
 
 // encodedRequest is a request copied into C memory, ready for capiSend.
 type encodedRequest struct {
-	a                 *arena
+	a                 arena
 	nHeaders, nFields int
 	bodyOff, bodyLen  int
 }
 
 // encodeRequest copies a checked request into a C arena (see trgo_send for the layout).
-func encodeRequest(method, url string, header http.Header, fields []option, body []byte) *encodedRequest {
+func encodeRequest(method, url string, header http.Header, fields []option, body []byte) encodedRequest {
 	size := len(method) + len(url) + 2 + len(body)
 	nHeaders := 0
 	for name, values := range header {
@@ -332,7 +333,7 @@ func encodeRequest(method, url string, header http.Header, fields []option, body
 	}
 	off := a.off
 	a.bytes(body)
-	return &encodedRequest{a: a, nHeaders: nHeaders, nFields: len(fields), bodyOff: off, bodyLen: len(body)}
+	return encodedRequest{a: a, nHeaders: nHeaders, nFields: len(fields), bodyOff: off, bodyLen: len(body)}
 }
 
 // capiSend sends an encoded request (consumed in every case) under id.
@@ -387,34 +388,115 @@ func capiWait(h *handle, out []completion) ([]completion, error) {
 	return out, nil
 }
 
+// decoder copies responses into Go memory for the one dispatcher goroutine that owns it. It keeps
+// what repeats from one response to the next, so that it is not allocated again: the canonical
+// form of each header name (the library gives names in lower case) and each host's base URL.
+type decoder struct {
+	names   map[string]string // header name as the library gives it -> canonical form
+	hosts   map[string]string // base URL -> the same, as a Go string
+	headers []C.trgo_header   // scratch: one response's headers
+}
+
+// What a decoder keeps at most: past these, new names and hosts are copied for each response
+// (a backend sending ever-new header names must not grow the client's memory).
+const decoderMaxNames, decoderMaxHosts = 512, 256
+
+func newDecoder() *decoder {
+	return &decoder{names: make(map[string]string), hosts: make(map[string]string)}
+}
+
+// cBytes views a NUL-terminated C string in place (valid while the C object holding it lives).
+func cBytes(p *C.char) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(C.strlen(p)))
+}
+
+// canonical is http.CanonicalHeaderKey of a header name, from the cache when it is there (a
+// lookup with string(raw) as the key does not allocate).
+func (d *decoder) canonical(raw []byte) string {
+	if name, ok := d.names[string(raw)]; ok {
+		return name
+	}
+	name := textproto.CanonicalMIMEHeaderKey(string(raw))
+	if len(d.names) < decoderMaxNames {
+		d.names[string(raw)] = name
+	}
+	return name
+}
+
+func (d *decoder) host(p *C.char) string {
+	raw := cBytes(p)
+	if host, ok := d.hosts[string(raw)]; ok {
+		return host
+	}
+	host := string(raw)
+	if len(d.hosts) < decoderMaxHosts {
+		d.hosts[host] = host
+	}
+	return host
+}
+
 // take copies the outcome into Go memory and frees the C object at once.
-func (c completion) take() (*Response, error) {
+func (c completion) take(d *decoder) (*Response, error) {
 	if c.resp == nil {
 		defer C.tailrace_error_free(c.err)
 		return nil, readError(c.err, c.code)
 	}
 	defer C.tailrace_response_free(c.resp)
 	info := C.trgo_response_read(c.resp)
+	n := int(info.header_count)
+	headers := d.headers[:0]
+	for i := 0; i < n; i++ {
+		if i < C.TRGO_INLINE_HEADERS {
+			headers = append(headers, info.headers[i])
+		} else {
+			headers = append(headers, C.trgo_response_header_at(c.resp, C.size_t(i)))
+		}
+	}
+	d.headers = headers[:0]
 	resp := &Response{
 		Status:   int(info.status),
 		Proto:    protoName(int(info.version)),
-		Header:   make(http.Header, int(info.header_count)),
+		Header:   decodeHeaders(d, headers),
 		Body:     goBytes(info.body, info.body_len),
-		Host:     C.GoString(info.host),
+		Host:     d.host(info.host),
 		Attempts: int(info.attempts),
 		Winner:   int(info.winner),
 		Elapsed:  time.Duration(info.elapsed_us) * time.Microsecond,
 	}
-	for i := 0; i < int(info.header_count); i++ {
-		var h C.trgo_header
-		if i < C.TRGO_INLINE_HEADERS {
-			h = info.headers[i]
-		} else {
-			h = C.trgo_response_header_at(c.resp, C.size_t(i))
-		}
-		resp.Header.Add(C.GoString(h.name), C.GoStringN((*C.char)(unsafe.Pointer(h.value)), C.int(h.value_len)))
-	}
 	return resp, nil
+}
+
+// decodeHeaders copies headers into an http.Header with three allocations whatever their number
+// (as net/textproto reads them): the map, one string holding every value (each value is a slice
+// of it), and one array behind the first value of each name.
+func decodeHeaders(d *decoder, headers []C.trgo_header) http.Header {
+	total := 0
+	for _, h := range headers {
+		total += int(h.value_len)
+	}
+	blob := make([]byte, 0, total)
+	for _, h := range headers {
+		if h.value_len > 0 {
+			blob = append(blob, unsafe.Slice((*byte)(unsafe.Pointer(h.value)), int(h.value_len))...)
+		}
+	}
+	// Never written again: the string may share its bytes.
+	values := unsafe.String(unsafe.SliceData(blob), len(blob))
+	first := make([]string, len(headers))
+	header := make(http.Header, len(headers))
+	off := 0
+	for i, h := range headers {
+		name := d.canonical(cBytes(h.name))
+		value := values[off : off+int(h.value_len)]
+		off += int(h.value_len)
+		if prev, ok := header[name]; ok {
+			header[name] = append(prev, value) // prev has no spare capacity: first is untouched
+		} else {
+			first[i] = value
+			header[name] = first[i : i+1 : i+1]
+		}
+	}
+	return header
 }
 
 func protoName(version int) string {

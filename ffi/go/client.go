@@ -112,7 +112,7 @@ func (c *Client) Start(ctx context.Context, req Request) (*Call, error) {
 	c.pendingMu.Lock()
 	c.pending[call.id] = call.ch
 	c.pendingMu.Unlock()
-	sendErr := capiSend(c.h, call.id, enc)
+	sendErr := capiSend(c.h, call.id, &enc)
 	c.submitMu.RUnlock()
 	if sendErr != nil {
 		c.pendingMu.Lock()
@@ -167,6 +167,7 @@ func (call *Call) Cancel() {
 func (c *Client) dispatch() {
 	defer close(c.dispatcherDone)
 	batch := make([]completion, 0, 256)
+	d := newDecoder()
 	for {
 		var err error
 		batch, err = capiWait(c.h, batch[:0])
@@ -174,7 +175,7 @@ func (c *Client) dispatch() {
 			panic("tailrace: waiting on the completion queue failed: " + err.Error())
 		}
 		for i, ev := range batch {
-			resp, err := ev.take()
+			resp, err := ev.take(d)
 			c.pendingMu.Lock()
 			ch, ok := c.pending[ev.id]
 			delete(c.pending, ev.id)

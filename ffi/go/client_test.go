@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -45,6 +46,50 @@ func TestDoReturnsTheWholeResponse(t *testing.T) {
 	resp, err = c2.Do(context.Background(), Request{Method: "HEAD", URL: tb.URL + "/full"})
 	if err != nil || resp.Status != 200 || len(resp.Body) != 0 {
 		t.Fatalf("full URL: %v %+v", err, resp)
+	}
+}
+
+// Many headers (past the 16 read in the first crossing) and one name with several values come
+// back whole and in order, response after response (the dispatcher reuses what it decoded).
+func TestEveryResponseHeaderComesBack(t *testing.T) {
+	tb := startTestbed(t)
+	c := newClient(t, Config{Hosts: []string{tb.URL}})
+	want := make([]string, 20)
+	for i := range want {
+		want[i] = strconv.Itoa(i)
+	}
+	for round := 0; round < 3; round++ {
+		resp, err := c.Do(context.Background(), Request{URL: "/h?repeat_header=20&body_bytes=3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Values("X-Repeat"); !reflect.DeepEqual(got, want) {
+			t.Fatalf("round %d: X-Repeat %q, want %q", round, got, want)
+		}
+		if resp.Header.Get("Content-Type") != "application/octet-stream" ||
+			resp.Header.Get("Content-Length") != "3" || resp.Header.Get("X-Testbed-Proto") != "HTTP/1.1" {
+			t.Fatalf("round %d: headers %v", round, resp.Header)
+		}
+		if _, lower := resp.Header["x-repeat"]; lower || len(resp.Header) != 6 {
+			t.Fatalf("round %d: names not canonical, or extra: %v", round, resp.Header)
+		}
+	}
+}
+
+// The decoder's caches stop growing at their bounds and keep giving the right answers.
+func TestDecoderCachesAreBounded(t *testing.T) {
+	d := newDecoder()
+	for i := 0; i < 2*decoderMaxNames; i++ {
+		raw := "x-name-" + strconv.Itoa(i)
+		if got, want := d.canonical([]byte(raw)), http.CanonicalHeaderKey(raw); got != want {
+			t.Fatalf("canonical(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	if len(d.names) != decoderMaxNames {
+		t.Fatalf("%d names cached, bound %d", len(d.names), decoderMaxNames)
+	}
+	if got := d.canonical([]byte("x-name-0")); got != "X-Name-0" {
+		t.Fatalf("cached name %q", got)
 	}
 }
 

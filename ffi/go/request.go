@@ -34,34 +34,34 @@ type Request struct {
 }
 
 // encode checks the request and copies it into C memory.
-func (r *Request) encode() (*encodedRequest, error) {
+func (r *Request) encode() (encodedRequest, error) {
 	method := r.Method
 	if method == "" {
 		method = "GET"
 	}
 	if err := checkText("method", method); err != nil {
-		return nil, err
+		return encodedRequest{}, err
 	}
 	if r.URL == "" {
-		return nil, newError(CodeInvalidRequest, "the request has no URL")
+		return encodedRequest{}, newError(CodeInvalidRequest, "the request has no URL")
 	}
 	if err := checkText("URL", r.URL); err != nil {
-		return nil, err
+		return encodedRequest{}, err
 	}
 	for name, values := range r.Header {
 		if err := checkText("header name", name); err != nil {
-			return nil, err
+			return encodedRequest{}, err
 		}
 		for _, v := range values {
 			if strings.IndexByte(v, 0) >= 0 {
-				return nil, newError(CodeInvalidRequest, "header %q: value contains a NUL byte", name)
+				return encodedRequest{}, newError(CodeInvalidRequest, "header %q: value contains a NUL byte", name)
 			}
 		}
 	}
 	var fields []option
 	if r.OrderKey != "" {
 		if err := checkText("OrderKey", r.OrderKey); err != nil {
-			return nil, err
+			return encodedRequest{}, err
 		}
 		fields = append(fields, option{"order_key", r.OrderKey})
 	}
@@ -70,7 +70,7 @@ func (r *Request) encode() (*encodedRequest, error) {
 	}
 	if r.LimitKey != "" {
 		if err := checkText("LimitKey", r.LimitKey); err != nil {
-			return nil, err
+			return encodedRequest{}, err
 		}
 		fields = append(fields, option{"limit_key", r.LimitKey})
 	}

@@ -78,6 +78,9 @@ pub(crate) async fn handle(
             head = head.header(LOCATION, value);
         }
     }
+    for i in 0..plan.repeat_header {
+        head = head.header("x-repeat", i);
+    }
     // HTTP/2 has no connection header (hyper would refuse to send it).
     if plan.close && parts.version < Version::HTTP_2 {
         head = head.header(CONNECTION, HeaderValue::from_static("close"));

@@ -24,7 +24,13 @@ pub(crate) struct Plan {
     /// HTTP/1: answer with `connection: close`, so the connection ends after this response.
     pub(crate) close: bool,
     pub(crate) location: Option<String>,
+    /// Send the `x-repeat` header this many times, with values `0`, `1`, ...: many headers, and
+    /// one name with several values, for clients' header decoding.
+    pub(crate) repeat_header: u16,
 }
+
+/// At most this many `x-repeat` headers (hyper's clients accept 100 headers by default).
+pub(crate) const MAX_REPEAT_HEADER: u16 = 64;
 
 impl Plan {
     /// Reads the known parameters; unknown ones are ignored so tests can add their own (for
@@ -62,6 +68,10 @@ impl Plan {
                 "chunk_delay_us" => plan.chunk_delay = Duration::from_micros(int()?),
                 "close_mid_body" => plan.close_mid_body = flag()?,
                 "close" => plan.close = flag()?,
+                "repeat_header" => match int()? {
+                    n if n <= u64::from(MAX_REPEAT_HEADER) => plan.repeat_header = n as u16,
+                    _ => return Err(bad(&format!("expected 0 to {MAX_REPEAT_HEADER}"))),
+                },
                 "location" => {
                     if http::HeaderValue::from_str(&value).is_err() {
                         return Err(bad(&"not a valid header value"));

@@ -227,6 +227,22 @@ async fn redirects_carry_the_location_and_are_not_followed() {
 }
 
 #[tokio::test]
+async fn repeat_header_sends_one_name_n_times_in_order() {
+    let tb = Testbed::start(Config::default()).unwrap();
+    let res = get(tb.port(), "/r?repeat_header=20").await;
+    assert_eq!(res.status, 200);
+    let values: Vec<&str> = res
+        .headers
+        .get_all("x-repeat")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    assert_eq!(values, want);
+    assert_eq!(get(tb.port(), "/r?repeat_header=65").await.status, 400);
+}
+
+#[tokio::test]
 async fn a_bad_query_parameter_is_a_400_naming_it() {
     let tb = Testbed::start(Config::default()).unwrap();
     let res = get(tb.port(), "/?delay_ms=soon").await;
