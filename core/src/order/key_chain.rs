@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
+use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
 
 use super::Wake;
@@ -82,21 +83,26 @@ impl KeyChains {
     /// (no earlier call with its key pending) and makes the call's link.
     pub(super) fn push(&mut self, key: HashedKey, link: impl FnOnce(bool) -> Link) -> ChainRef {
         let HashedKey { key, hash } = key;
-        if let Some(chain) = self.chains.find_mut(hash, |c| *c.key == *key) {
-            chain.rest.push_back(link(false));
-            return ChainRef { hash, id: chain.id };
+        // One probe finds the key's chain or the slot for a new one.
+        match self.chains.entry(hash, |c| *c.key == *key, |c| c.hash) {
+            Entry::Occupied(mut found) => {
+                let chain = found.get_mut();
+                chain.rest.push_back(link(false));
+                ChainRef { hash, id: chain.id }
+            }
+            Entry::Vacant(slot) => {
+                let id = self.next_id;
+                self.next_id += 1;
+                slot.insert(Chain {
+                    key: key.into_boxed_str(),
+                    hash,
+                    id,
+                    head: link(true),
+                    rest: VecDeque::new(),
+                });
+                ChainRef { hash, id }
+            }
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        let chain = Chain {
-            key: key.into_boxed_str(),
-            hash,
-            id,
-            head: link(true),
-            rest: VecDeque::new(),
-        };
-        self.chains.insert_unique(hash, chain, |c| c.hash);
-        ChainRef { hash, id }
     }
 
     /// A call leaves its chain (completed or cancelled). If it was the head, the new head (if
