@@ -69,8 +69,9 @@ static LEAVE_A_CORE: AtomicBool = AtomicBool::new(false);
 /// and switching between them costs more than the extra worker gains. Measured on 2 cores (the
 /// testbed on the same machine), 1 worker instead of 2: +10-30% requests/s through C and Go at
 /// concurrency 64-256, +5-30% for Python's clients and +80% for its `send_many`, against mixed
-/// results for Rust callers, who run on the runtime's own workers and keep one per core. `TAILRACE_WORKER_THREADS` still decides when set;
-/// once the runtime has started this changes nothing.
+/// results for Rust callers, who run on the runtime's own workers and keep one per core.
+/// `TAILRACE_WORKER_THREADS` still decides when set; once the runtime has started this changes
+/// nothing.
 pub fn leave_a_core_to_callers() {
     LEAVE_A_CORE.store(true, Ordering::Relaxed);
 }

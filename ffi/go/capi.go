@@ -423,6 +423,7 @@ func (d *decoder) canonical(raw []byte) string {
 	return name
 }
 
+// host is a base URL as a Go string, from the cache when it is there.
 func (d *decoder) host(p *C.char) string {
 	raw := cBytes(p)
 	if host, ok := d.hosts[string(raw)]; ok {
