@@ -139,7 +139,8 @@ mod tests {
     fn reads_every_parameter() {
         let plan = Plan::from_query(
             "latency=tail%3A0.5%3A1%3A2&status=302&error_rate=0.5&body_bytes=10&chunk_bytes=3\
-             &chunked=1&chunk_delay_us=7&close_mid_body=true&close=1&location=http%3A%2F%2Fx%2F&other=9",
+             &chunked=1&chunk_delay_us=7&close_mid_body=true&close=1&location=http%3A%2F%2Fx%2F\
+             &repeat_header=3&other=9",
         )
         .unwrap();
         assert_eq!(
@@ -155,6 +156,7 @@ mod tests {
                 close_mid_body: true,
                 close: true,
                 location: Some("http://x/".into()),
+                repeat_header: 3,
             }
         );
     }
