@@ -11,7 +11,7 @@
 //!   [`block_on`] refuses with `WouldDeadlock` there.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 use once_cell::sync::Lazy;
@@ -104,9 +104,19 @@ fn workers_for(env: Option<&str>, cores: usize, leave_a_core: bool) -> usize {
 
 fn build(generation: u64) -> std::io::Result<Arc<Shared>> {
     register_fork_handler();
+    let workers = worker_threads();
+    // Tokio starts the workers first, while building; threads named after them are its blocking
+    // pool (DNS lookups, file reads), so `top -H` and the tests can tell the two apart.
+    let named = AtomicUsize::new(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(worker_threads())
-        .thread_name("tailrace-worker")
+        .worker_threads(workers)
+        .thread_name_fn(move || {
+            if named.fetch_add(1, Ordering::Relaxed) < workers {
+                "tailrace-worker".into()
+            } else {
+                "tailrace-block".into()
+            }
+        })
         .enable_all()
         .on_thread_start(|| {
             ON_RUNTIME_THREAD.with(|f| f.set(true));
@@ -344,6 +354,16 @@ mod tests {
         assert_eq!(a, worker_threads());
         let t1 = block_on(async { std::thread::current().name().map(str::to_owned) }).unwrap();
         assert_eq!(t1.as_deref(), Some("tailrace-worker"));
+        let pool = block_on(async {
+            tokio::task::spawn_blocking(|| std::thread::current().name().map(str::to_owned)).await
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            pool.as_deref(),
+            Some("tailrace-block"),
+            "the blocking pool is not a worker"
+        );
     }
 
     #[test]
