@@ -90,7 +90,7 @@ echo "=== 2. order under load: loadgen --order-keys 50 --flush-every 500, checke
 start_testbed base2 --threads 1 --log-cap 1000000
 tb2=$testbed_pid
 "$bin/loadgen" --url "$base2/ordered?delay_us=200" --concurrency 64 --requests 20000 \
-  --order-keys 50 --flush-every 500 --set max_count=32 --set max_queue=1000 --variant ordered
+  --order-keys 50 --flush-every 500 --tag-order --set max_count=32 --set max_queue=1000 --variant ordered
 python3 - "$base2" 50 500 <<'PY'
 import json, sys, urllib.request
 base, keys, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

@@ -45,6 +45,9 @@ struct Args {
     sets: Vec<(String, String)>,
     order_keys: Option<u64>,
     flush_every: Option<u64>,
+    /// `--tag-order`: calls carry `x-seq` (and `x-key`) and are submitted in index order, so the
+    /// testbed's log can prove the order. Off, a keyed run measures the order gate alone.
+    tag_order: bool,
     limit_key: Option<String>,
     client: Which,
     /// `--semaphore N`: the raw client's calls each hold one of N permits.
@@ -65,7 +68,8 @@ impl Args {
 
 fn usage() -> &'static str {
     "usage: loadgen --url URL [--hosts URL,URL] --concurrency C (--requests M | --duration S)\n\
-     \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--limit-key KEY]\n\
+     \x20      [--set name=value]... [--order-keys K] [--flush-every F] [--tag-order]\n\
+     \x20      [--limit-key KEY]\n\
      \x20      [--client tailrace|hyper|tower-hedge] [--semaphore N] [--variant NAME] [--warmup N]"
 }
 
@@ -82,6 +86,7 @@ fn parse_args() -> Result<Args, String> {
         sets: Vec::new(),
         order_keys: None,
         flush_every: None,
+        tag_order: false,
         limit_key: None,
         client: Which::Tailrace,
         semaphore: None,
@@ -114,6 +119,7 @@ fn parse_args() -> Result<Args, String> {
             }
             Long("order-keys") => a.order_keys = Some(num("order-keys", val(&mut p)?)?),
             Long("flush-every") => a.flush_every = Some(num("flush-every", val(&mut p)?)?),
+            Long("tag-order") => a.tag_order = true,
             Long("limit-key") => a.limit_key = Some(val(&mut p)?.to_string_lossy().into_owned()),
             Long("client") => {
                 a.client = match val(&mut p)?.to_string_lossy().as_ref() {
@@ -152,6 +158,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if a.order_keys == Some(0) || a.flush_every == Some(0) {
         return Err("--order-keys and --flush-every must be at least 1".into());
+    }
+    if a.tag_order && a.order_keys.is_none() && a.flush_every.is_none() {
+        return Err("--tag-order needs --order-keys or --flush-every".into());
     }
     if a.semaphore == Some(0) || (a.semaphore.is_some() && a.client != Which::Hyper) {
         return Err("--semaphore N needs N >= 1 and --client hyper".into());
@@ -252,15 +261,16 @@ fn tailrace_request(a: &Args, keys: &[(String, http::HeaderValue)], i: u64) -> t
     static X_SEQ: http::HeaderName = http::HeaderName::from_static("x-seq");
     static X_KEY: http::HeaderName = http::HeaderName::from_static("x-key");
     let mut req = tailrace::Request::get(a.target.clone());
-    if a.order_keys.is_some() || a.flush_every.is_some() {
+    if a.tag_order {
         // The testbed logs start/finish per x-seq (and x-key), which is how order is checked.
         req = req.typed_header(X_SEQ.clone(), http::HeaderValue::from(i));
     }
     if let Some(k) = a.order_keys {
         let (key, value) = &keys[(i % k) as usize];
-        req = req
-            .typed_header(X_KEY.clone(), value.clone())
-            .order_key(key.as_str());
+        if a.tag_order {
+            req = req.typed_header(X_KEY.clone(), value.clone());
+        }
+        req = req.order_key(key.as_str());
     }
     if let Some(f) = a.flush_every {
         req = req.flush(i % f == f - 1);
@@ -304,11 +314,11 @@ async fn closed_loop<S, F>(
 }
 
 async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
-    let ordered = a.order_keys.is_some() || a.flush_every.is_some();
+    let ordered = a.tag_order;
     let concurrency = a.concurrency;
     let keys = Arc::new(a.order_keys.map(order_keys).unwrap_or_default());
     let submit = move |shared: &Shared| {
-        // Ordering needs submission order = call index order, so index and submit go together.
+        // The log's check needs submission order = call index order: index and submit together.
         let _g = ordered.then(|| shared.submit.lock().unwrap());
         let i = shared.take()?;
         Some(client.send(tailrace_request(&a, &keys, i)))

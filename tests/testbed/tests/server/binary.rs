@@ -185,6 +185,7 @@ fn loadgen_runs_every_client_and_flag_without_errors() {
         &[],
         &["--set", "max_count=4", "--set", "max_queue=1000"],
         &["--order-keys", "10", "--flush-every", "50"],
+        &["--order-keys", "10", "--flush-every", "50", "--tag-order"],
         &["--limit-key", "tenant-a", "--set", "max_count=2"],
         &["--client", "hyper"],
         &["--client", "hyper", "--semaphore", "4"],
