@@ -190,6 +190,12 @@ impl Request {
         Ok(())
     }
 
+    /// What is wrong with this request, if anything (a bad method, header or field): the error
+    /// sending it would end with, for callers that want to fail before sending.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
     /// The method.
     pub fn method(&self) -> &Method {
         &self.method
@@ -254,9 +260,12 @@ mod tests {
 
     #[test]
     fn bad_method_and_header_name() {
-        let e = Request::new("ge t", "/").error.unwrap();
+        let r = Request::new("ge t", "/");
+        let e = r.error().expect("a bad method is the request's error");
+        assert_eq!(e.kind(), ErrorKind::InvalidRequest);
         assert!(e.to_string().contains("`ge t`"), "{e}");
-        assert!(Request::get("/").header("a b", "c").error.is_some());
+        assert!(Request::get("/").header("a b", "c").error().is_some());
+        assert!(Request::new("get", "/").error().is_none());
     }
 
     #[test]

@@ -43,15 +43,15 @@ pub unsafe extern "C" fn tailrace_request_new(
         let method = unsafe { arg_str(method, "method") }?;
         let target = unsafe { arg_str(url_or_path, "url_or_path") }?;
         out_ptr(request_out, "request_out")?;
-        if http::Method::from_bytes(method.as_bytes()).is_err() {
+        let request = Request::new(method, target);
+        if let Some(e) = request.error() {
+            // A bad method: the only thing a new request can be wrong about.
             return Err(Fail::new(
                 tailrace_result::TAILRACE_E_INVALID_REQUEST,
-                format!("`{method}` is not a valid HTTP method"),
+                e.message().to_owned(),
             ));
         }
-        let handle = into_handle(tailrace_request {
-            request: Request::new(method, target),
-        });
+        let handle = into_handle(tailrace_request { request });
         unsafe { write_out(request_out, handle) };
         Ok(())
     })

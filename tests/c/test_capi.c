@@ -162,7 +162,8 @@ static void test_config(void) {
 static void test_request(void) {
   tailrace_request *req = NULL;
   CHECK_RC(tailrace_request_new("GE T", "/x", &req), TAILRACE_E_INVALID_REQUEST);
-  CHECK(strstr(tailrace_last_error_message(), "GE T") != NULL, "%s", tailrace_last_error_message());
+  CHECK(strstr(tailrace_last_error_message(), "`GE T` is not a valid HTTP method") != NULL, "%s",
+        tailrace_last_error_message());
   CHECK_RC(tailrace_request_new(NULL, "/x", &req), TAILRACE_E_NULL_ARGUMENT);
   CHECK(strstr(tailrace_last_error_message(), "method") != NULL, "%s", tailrace_last_error_message());
   CHECK_RC(tailrace_request_new("GET", NULL, &req), TAILRACE_E_NULL_ARGUMENT);
