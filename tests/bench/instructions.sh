@@ -7,8 +7,8 @@
 # and cache misses are not in it (the wall-clock benchmarks show those).
 #
 #   raw hyper-util (loadgen --client hyper), tailrace from Rust (loadgen) plain, with the limiter
-#   (max_count=32), with order keys (--order-keys 1000), and
-#   through the C ABI: completion queue and callbacks (tests/bench/c_load.c).
+#   (max_count=32), with order keys (--order-keys 1000), and through the C ABI: completion queue
+#   and callbacks (tests/bench/c_load.c).
 #
 # Usage: bash tests/bench/instructions.sh [N]   (default 1000; needs valgrind)
 set -euo pipefail

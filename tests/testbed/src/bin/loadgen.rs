@@ -314,12 +314,12 @@ async fn closed_loop<S, F>(
 }
 
 async fn run_tailrace(a: Arc<Args>, client: tailrace::Client, shared: Arc<Shared>) {
-    let ordered = a.tag_order;
+    let tag_order = a.tag_order;
     let concurrency = a.concurrency;
     let keys = Arc::new(a.order_keys.map(order_keys).unwrap_or_default());
     let submit = move |shared: &Shared| {
         // The log's check needs submission order = call index order: index and submit together.
-        let _g = ordered.then(|| shared.submit.lock().unwrap());
+        let _g = tag_order.then(|| shared.submit.lock().unwrap());
         let i = shared.take()?;
         Some(client.send(tailrace_request(&a, &keys, i)))
     };
