@@ -347,6 +347,75 @@ fn the_budget_caps_extra_load_with_a_small_floor() {
 }
 
 #[test]
+fn a_hedge_the_budget_turned_down_goes_out_once_it_refills() {
+    let slow = testbed("fixed:5000000");
+    let fast = testbed("fixed:0");
+    // Ratio 0: only the floor, 3 hedges in the first second and 3 more each second after.
+    let c = Client::builder()
+        .hosts([slow.url(), fast.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_millis(20))
+        .hedge_max_extra_load(0.0)
+        .build()
+        .unwrap();
+    // Round robin: 4 of the 8 calls start on the slow host and want a hedge after 20 ms.
+    let calls: Vec<_> = (0..8).map(|_| c.send(Request::get("/refill"))).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Instant::now();
+    let answers: Vec<_> = calls
+        .into_iter()
+        .map(|call| rt.block_on(call).unwrap())
+        .collect();
+    // The fourth found the floor spent, asked again (20, 40, 80, ... ms later) and got its
+    // hedge once the floor grew, long before the slow host's 5 s.
+    assert!(t.elapsed() < Duration::from_secs(4), "{:?}", t.elapsed());
+    assert_eq!(answers.iter().filter(|r| r.attempts() == 2).count(), 4);
+    let s = c.stats();
+    assert_eq!((s.hedges_sent, s.hedges_won), (4, 4));
+    assert_eq!(
+        s.hedges_skipped_budget, 1,
+        "counted once however often it asked"
+    );
+}
+
+#[test]
+fn a_hedge_that_found_no_free_slot_goes_out_once_one_frees() {
+    let slow = testbed("fixed:2000000");
+    let fast = testbed("fixed:0");
+    let c = Client::builder()
+        .hosts([slow.url(), fast.url()])
+        .max_count(2)
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    // Round robin: the holder (a POST, never hedged) on the slow host for 300 ms, a call on the
+    // fast host, then the call under test on the slow host.
+    let holder = c.send(Request::post("/hold?delay_ms=300").limit_key("a"));
+    slow.wait_until(Duration::from_secs(5), |s| s.in_flight == 1)
+        .unwrap();
+    c.send_blocking(Request::get("/other")).unwrap();
+    // Its first attempt takes key a's last slot; the hedge due at 20 ms finds none, asks again
+    // (40, 80, 160 ms later ...) and goes to the fast host once the holder's slot frees.
+    let r = c.send_blocking(Request::get("/a").limit_key("a")).unwrap();
+    assert_eq!((r.attempts(), r.winner()), (2, 1));
+    assert!(
+        r.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        r.elapsed()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(holder).unwrap();
+    assert_eq!(c.stats().hedges_skipped_no_slot, 1, "counted once");
+}
+
+#[test]
 fn the_default_budget_is_one_extra_attempt_per_call_and_empty_means_none() {
     let tb = testbed("fixed:0");
     // 3 copies wanted per call; by default (DESIGN.md: 1.0) extra attempts stay within calls.
@@ -422,6 +491,40 @@ fn the_delay_adapts_to_the_latency_percentile() {
         .send_blocking(Request::get("/adapt?delay_ms=300"))
         .unwrap();
     assert_eq!(r.attempts(), 2);
+}
+
+#[test]
+fn a_budget_smaller_than_the_slow_calls_hedges_them_where_the_fast_answers_end() {
+    // 3% of answers take 200 ms, the rest 2 ms; the budget (1%) cannot hedge every slow call, so
+    // the percentile it could pay for (p99.1) lies among the slow answers. Waiting for it would
+    // hedge no slow call in time; the delay must stay where the fast answers end, with the slow
+    // originals the hedges cut short read as "longer than that", not as answers.
+    let tb = testbed("tail:0.03:2000:200000");
+    let c = Client::builder()
+        .hosts([tb.url()])
+        .concurrent_calls(2)
+        .hedge_delay(Duration::from_millis(10))
+        .hedge_percentile(95.0)
+        .hedge_max_extra_load(0.01)
+        .build()
+        .unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..16 {
+            s.spawn(|| {
+                for _ in 0..100 {
+                    c.send_blocking(Request::get("/knee")).unwrap();
+                }
+            });
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    let s = c.stats();
+    assert!(
+        (2_000..50_000).contains(&s.hedge_delay_us),
+        "delay {} µs: not where the 2 ms answers end",
+        s.hedge_delay_us
+    );
+    assert!(s.hedges_won > 0, "no slow call was hedged in time: {s:?}");
 }
 
 /// Calls whose attempts are still waiting on a slow answer when the call's `timeout_ms` drops

@@ -1,11 +1,12 @@
 //! The delay before the next attempt: fixed (`hedge_delay_ms`), or the `hedge_percentile` of
 //! recent attempt latency once enough samples exist (Tail at Scale's "hedged requests").
 //!
-//! With a budget the percentile never sits below what the budget can pay for: hedging at P sends
+//! With a budget the percentile is raised toward what the budget can pay for: hedging at P sends
 //! a hedge for about (100 − P)% of calls, so a budget b smaller than that would be spent on the
 //! first calls to cross P — mostly ones about to answer — and the slow calls that come after find
 //! it empty. Raising the percentile to 100·(1 − 0.9·b) keeps the budget for the slowest calls
-//! (0.9 leaves headroom for bursts).
+//! (0.9 leaves headroom for bursts) — but it stops at the knee of the tail, where the calls still
+//! waiting are nearly all slow ones ([`Latency`]): past there, waiting longer saves nothing.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ impl Delay {
         Delay {
             fixed,
             adaptive: (percentile > 0.0)
-                .then(|| Latency::new(effective_percentile(percentile, budget))),
+                .then(|| Latency::new(percentile, affordable_percentile(percentile, budget))),
         }
     }
 
@@ -40,8 +41,8 @@ impl Delay {
     }
 }
 
-/// The percentile to follow: the asked one, raised so the hedges it would send fit the budget.
-fn effective_percentile(asked: f64, budget: Option<f64>) -> f64 {
+/// The percentile the budget pays for: the asked one, raised so the hedges it would send fit.
+fn affordable_percentile(asked: f64, budget: Option<f64>) -> f64 {
     const HEADROOM: f64 = 0.9;
     match budget {
         Some(b) => asked.max(100.0 * (1.0 - HEADROOM * b)).min(99.99),
@@ -75,10 +76,10 @@ mod tests {
 
     #[test]
     fn a_budget_raises_the_percentile_only_when_it_cannot_pay_for_it() {
-        assert_eq!(effective_percentile(95.0, None), 95.0);
-        assert_eq!(effective_percentile(90.0, Some(0.5)), 90.0);
-        let p = effective_percentile(95.0, Some(0.02));
+        assert_eq!(affordable_percentile(95.0, None), 95.0);
+        assert_eq!(affordable_percentile(90.0, Some(0.5)), 90.0);
+        let p = affordable_percentile(95.0, Some(0.02));
         assert!((p - 98.2).abs() < 1e-9, "{p}");
-        assert_eq!(effective_percentile(95.0, Some(0.0)), 99.99);
+        assert_eq!(affordable_percentile(95.0, Some(0.0)), 99.99);
     }
 }

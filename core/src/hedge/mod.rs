@@ -9,18 +9,21 @@
 //!   fails. With `hedge_percentile` the delay is that percentile of recent attempt latency
 //!   (raised when the budget could not pay for hedging at it: see [`delay`]). An attempt
 //!   cancelled unfinished — a loser, or any attempt of a call dropped whole by its `timeout_ms`,
-//!   its caller or its client's close — counts its time so far as a lower bound.
+//!   its caller or its client's close — or timed out counts its time so far as a lower bound.
 //! - Success is an answer whose status is not in the failure set (`retry_on_status`, default
 //!   5xx); connection errors and timeouts are failures; 4xx is an answer and wins.
 //! - `hedge_max_extra_load` caps extra attempts ÷ calls; past it no hedge is sent, and attempts
 //!   in flight are never touched.
 //! - A hedge needs a limiter slot free at once: hedging only uses spare capacity.
+//! - With a delay, a hedge turned down (no budget, no free slot) is asked for again later, each
+//!   wait twice the last: the budget refills as calls come, and the calls still waiting then are
+//!   the slow ones it is for.
 //! - Only idempotent calls are hedged. When every attempt fails, the error lists each attempt's
 //!   host and cause; a call that sent one attempt returns that attempt's own outcome.
 //!
-//! The parts, one job each: [`policy`] (who may hedge, what fails), [`delay`] with [`latency`] and
-//! [`rotating_histogram`] (when), [`budget`] (how much), [`timer`] (sub-millisecond sleeps),
-//! [`race`] (first success wins, losers cancelled).
+//! The parts, one job each: [`policy`] (who may hedge, what fails), [`delay`] with [`latency`],
+//! [`rotating_histogram`] and [`survival`] (when), [`budget`] (how much), [`timer`]
+//! (sub-millisecond sleeps), [`race`] (first success wins, losers cancelled).
 //!
 //! Stage before: the limiter (the first attempt's slot comes with the call). Stage after: each
 //! attempt goes through the balancer and the transport ([`crate::attempt`]).
@@ -31,10 +34,12 @@ mod latency;
 mod policy;
 mod race;
 mod rotating_histogram;
+mod survival;
 pub(crate) mod timer;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::attempt;
 use crate::balance::Balancer;
@@ -48,7 +53,7 @@ use crate::transport::{Answer, Transport};
 
 use budget::Budget;
 use delay::Delay;
-use latency::Stopwatch;
+use latency::{Outcome, Stopwatch};
 use policy::Policy;
 use race::{Event, Race};
 
@@ -128,9 +133,20 @@ impl Hedger {
         // Delay 0: every attempt the budget pays for starts now (KrakenD). Otherwise one timer
         // for the next attempt.
         let delay = self.delay.current();
+        // The last hedge turned down (no budget, or no free slot) and how long the call then
+        // waited to ask again; each wait is twice the last, so a slow call still gets its hedge
+        // once the budget refills, without every waiting call asking at every delay while it
+        // stays dry.
+        let mut turned_down: Option<(u32, Duration)> = None;
         if delay.is_zero() {
-            while started < max && self.try_hedge(&mut race, env, call, started, spare)? {
-                started += 1;
+            while started < max {
+                match self.try_hedge(&mut race, env, call, started, spare)? {
+                    Hedge::Sent => started += 1,
+                    refused => {
+                        self.count_refusal(refused);
+                        break;
+                    }
+                }
             }
         } else {
             race.set_timer(Some(timer::sleep(delay)));
@@ -140,9 +156,7 @@ impl Hedger {
                 Event::TimerFired => true,
                 Event::Finished(done, result) => {
                     if let Some(l) = self.delay.latency() {
-                        if says_how_long(&result) {
-                            l.record(done.started.elapsed());
-                        }
+                        l.record_outcome(done.started.elapsed(), latency_outcome(&result));
                     }
                     let failed = self.policy.failed(&result);
                     if let Some(i) = done.host_index {
@@ -169,12 +183,29 @@ impl Hedger {
                 }
             };
             if hedge_now && started < max {
-                if self.try_hedge(&mut race, env, call, started, spare)? {
-                    started += 1;
-                    let more = started < max && !delay.is_zero();
-                    race.set_timer(more.then(|| timer::sleep(self.delay.current())));
-                } else {
-                    race.set_timer(None);
+                match self.try_hedge(&mut race, env, call, started, spare)? {
+                    Hedge::Sent => {
+                        started += 1;
+                        let more = started < max && !delay.is_zero();
+                        race.set_timer(more.then(|| timer::sleep(self.delay.current())));
+                    }
+                    // All at once: what the budget did not pay for at the start is not sent.
+                    refused if delay.is_zero() => {
+                        self.count_refusal(refused);
+                        race.set_timer(None);
+                    }
+                    refused => {
+                        let wait = match turned_down {
+                            Some((index, wait)) if index == started => wait * 2,
+                            _ => {
+                                // Counted once per hedge, however often it is asked for again.
+                                self.count_refusal(refused);
+                                self.delay.current()
+                            }
+                        };
+                        turned_down = Some((started, wait));
+                        race.set_timer(Some(timer::sleep(wait)));
+                    }
                 }
             }
         }
@@ -207,7 +238,7 @@ impl Hedger {
         let stopwatch = self.delay.latency().map(Stopwatch::start);
         let result = attempt::run(env, req, &host).await;
         if let Some(w) = stopwatch {
-            w.finish(says_how_long(&result));
+            w.finish(latency_outcome(&result));
         }
         if let Some(i) = host_index {
             env.balancer.report(i, !self.policy.failed(&result));
@@ -233,7 +264,7 @@ impl Hedger {
         Ok(())
     }
 
-    /// Start a hedge if the budget and a free limiter slot allow; false if not.
+    /// Start a hedge if the budget and a free limiter slot allow.
     fn try_hedge<'a>(
         &self,
         race: &mut Race<'a>,
@@ -241,21 +272,28 @@ impl Hedger {
         call: &'a Prepared,
         index: u32,
         spare: &(dyn Fn() -> Option<Permit> + Sync),
-    ) -> Result<bool> {
+    ) -> Result<Hedge> {
         // The budget first: a slot taken only to be given back would, meanwhile, turn away a
         // first attempt of another call (queue full) or make it queue for nothing.
         if !self.budget.try_spend() {
-            self.skipped_budget.fetch_add(1, Relaxed);
-            return Ok(false);
+            return Ok(Hedge::NoBudget);
         }
         let Some(slot) = spare() else {
             self.budget.refund();
-            self.skipped_no_slot.fetch_add(1, Relaxed);
-            return Ok(false);
+            return Ok(Hedge::NoSlot);
         };
         self.start(race, env, call, index, slot)?;
         self.hedges_sent.fetch_add(1, Relaxed);
-        Ok(true)
+        Ok(Hedge::Sent)
+    }
+
+    fn count_refusal(&self, refused: Hedge) {
+        match refused {
+            Hedge::NoBudget => &self.skipped_budget,
+            Hedge::NoSlot => &self.skipped_no_slot,
+            Hedge::Sent => return,
+        }
+        .fetch_add(1, Relaxed);
     }
 
     /// Fill the hedger's numbers into a snapshot.
@@ -272,10 +310,24 @@ impl Hedger {
     }
 }
 
-/// Whether an attempt's outcome tells how long the backend takes (for the adaptive delay): an
-/// answer, or a timeout (at least that long); a connection error says nothing about it.
-fn says_how_long(result: &Result<Answer>) -> bool {
-    result.is_ok() || matches!(result, Err(e) if e.kind() == ErrorKind::Timeout)
+/// What became of a hedge that was due.
+#[derive(Debug, Clone, Copy)]
+enum Hedge {
+    Sent,
+    /// Out of budget (`hedge_max_extra_load`).
+    NoBudget,
+    /// No limiter slot free at once.
+    NoSlot,
+}
+
+/// What an attempt's outcome tells of how long the backend takes (for the adaptive delay): an
+/// answer its latency, a timeout a lower bound; a connection error nothing.
+fn latency_outcome(result: &Result<Answer>) -> Outcome {
+    match result {
+        Ok(_) => Outcome::Answered,
+        Err(e) if e.kind() == ErrorKind::Timeout => Outcome::TimedOut,
+        Err(_) => Outcome::Silent,
+    }
 }
 
 /// Why an attempt failed: its error, or its answer's status.

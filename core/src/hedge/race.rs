@@ -123,7 +123,7 @@ impl<'a> Race<'a> {
         if let Some(latency) = self.latency {
             let now = Instant::now();
             for r in &self.running {
-                latency.record(now.duration_since(r.started));
+                latency.record_cut_short(now.duration_since(r.started));
             }
         }
         self.running.clear();
