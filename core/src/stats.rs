@@ -360,9 +360,10 @@ pub struct Stats {
     pub hedges_sent: u64,
     /// Calls whose answer came from a hedge attempt.
     pub hedges_won: u64,
-    /// Hedges not sent because the extra-load budget was spent.
+    /// Hedges turned down because the extra-load budget was spent (each counted once; with a
+    /// delay the call asks again later, and may still send it).
     pub hedges_skipped_budget: u64,
-    /// Hedges not sent because no limiter slot was free at once.
+    /// Hedges turned down because no limiter slot was free at once (counted as above).
     pub hedges_skipped_no_slot: u64,
     /// The current hedge delay (adaptive or fixed), in microseconds.
     pub hedge_delay_us: u64,
@@ -455,13 +456,13 @@ impl Stats {
         );
         counter(
             "hedges_skipped_budget_total",
-            "Hedges not sent: budget spent.",
+            "Hedges turned down: budget spent.",
             "counter",
             self.hedges_skipped_budget.to_string(),
         );
         counter(
             "hedges_skipped_no_slot_total",
-            "Hedges not sent: no free limiter slot.",
+            "Hedges turned down: no free limiter slot.",
             "counter",
             self.hedges_skipped_no_slot.to_string(),
         );

@@ -7,8 +7,8 @@ type Stats struct {
 	Attempts            uint64            `json:"attempts"`               // attempts sent, hedges included
 	HedgesSent          uint64            `json:"hedges_sent"`            // attempts beyond the first
 	HedgesWon           uint64            `json:"hedges_won"`             // calls answered by a hedge
-	HedgesSkippedBudget uint64            `json:"hedges_skipped_budget"`  // not sent: HedgeMaxExtraLoad spent
-	HedgesSkippedNoSlot uint64            `json:"hedges_skipped_no_slot"` // not sent: no free limiter slot
+	HedgesSkippedBudget uint64            `json:"hedges_skipped_budget"`  // turned down: HedgeMaxExtraLoad spent (may go later)
+	HedgesSkippedNoSlot uint64            `json:"hedges_skipped_no_slot"` // turned down: no free limiter slot (may go later)
 	HedgeDelayUS        uint64            `json:"hedge_delay_us"`         // current hedge delay, µs
 	Errors              map[string]uint64 `json:"errors"`                 // failed calls by kind (Code.String())
 	LatencyUS           LatencyStats      `json:"latency_us"`             // call latency, µs

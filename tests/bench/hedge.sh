@@ -37,7 +37,8 @@ for r in $(seq "$TAIL_ROUNDS"); do
   lg --url "$url_tail" --requests "$N" --warmup "$WARMUP" --variant tail-adaptive \
     "${adaptive[@]}" --set hedge_max_extra_load=0.05
   # At the extra load tower used in this round. tailrace keeps 10% of a budget b as headroom for
-  # bursts (it hedges past the 100·(1 − 0.9·b) percentile, core/src/hedge/delay.rs), so a budget
+  # bursts (it hedges past the 100·(1 − 0.9·b) percentile, or at the knee of the tail if that
+  # comes first: core/src/hedge/delay.rs), so a budget
   # of tower's extra ÷ 0.9 is where it starts; what it really uses comes out lower (its latency
   # window also holds the hedges, which are fast), so one calibration run scales the budget by
   # tower's extra ÷ the extra used. That run is not in the table; the one after it is, and the
@@ -97,8 +98,10 @@ print(f"   adaptive@tower-load p99.9 / tower p99.9 = "
       f"   at {at_load:.2f} % vs tower's {tower_load:.2f} % extra   (target <= 1.0"
       f"{'' if at_load <= tower_load else '; NOT at no more load than tower'})")
 print("   per round p99.9 ms, tower vs adaptive@tower-load: " + ", ".join(
-    f"{t['p999_us'] / 1000:.1f}/{a['p999_us'] / 1000:.1f}"
+    f"{t['p999_us'] / 1000:.1f}/{a['p999_us'] / 1000:.1f}{'*' if a['hedges_skipped_budget'] else ''}"
     for t, a in zip(rows["tail-tower"], rows["tail-adaptive-at-tower-load"])))
+print("   (* = the budget turned hedges down: tower's extra load in its run was below the share of"
+      " slow calls in this one)")
 ep, e3 = one("errors-plain"), one("errors-3-at-once")
 print(f"\n2. errors: failed calls plain {failed(ep):.2f} %, 3 copies at once {failed(e3):.3f} %"
       f"   (target <= 0.2 %), extra attempts {extra(e3):.0f} %")
