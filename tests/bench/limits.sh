@@ -7,6 +7,10 @@
 #     In the same rounds, the baseline a tower user would have: raw hyper-util plain and with a
 #     FIFO tokio Semaphore of 32 per call (what tower::limit::ConcurrencyLimit holds), so the
 #     cost of queueing itself (a hand-off wakes the waiting call's task) is shown beside ours.
+#     Every variant runs twice per round: with the runtime's default workers (one per core) and
+#     with the cores the testbed leaves free (TAILRACE_WORKER_THREADS = cores - 1, the testbed
+#     has one thread): on a small machine the default makes client and server compete for a
+#     core, and then a queued call's hand-off costs scheduling, not the limiter's instructions.
 #  2. Order under load: loadgen with --order-keys and --flush-every; the testbed's start/finish log
 #     is checked: per key one at a time in submission order, and every flush after all before it.
 #  3. Memory: 1,000,000 calls, each with a new order key and limit key -> RSS growth (target < 10 MB).
@@ -30,18 +34,24 @@ reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.r
 
 echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ==="
 limit=(--set max_count=32 --set max_queue=1000)
+cores=$(nproc)
+free_cores=$(( cores > 1 ? cores - 1 : 1 ))
 for r in $(seq "$ROUNDS"); do
-  for variant in plain limit keys both hyper hyper-semaphore; do
-    case $variant in
-      plain) extra=() ;;
-      limit) extra=("${limit[@]}") ;;
-      keys)  extra=(--order-keys 1000) ;;
-      both)  extra=("${limit[@]}" --order-keys 1000) ;;
-      hyper) extra=(--client hyper) ;;
-      hyper-semaphore) extra=(--client hyper --semaphore 32) ;;
-    esac
-    "$bin/loadgen" --url "$base/fast" --concurrency 64 --requests "$N" --warmup 2000 \
-      --variant "$variant" ${extra[@]+"${extra[@]}"} | tee -a "$out"
+  for workers in "$cores" "$free_cores"; do
+    for variant in plain limit keys both hyper hyper-semaphore; do
+      case $variant in
+        plain) extra=() ;;
+        limit) extra=("${limit[@]}") ;;
+        keys)  extra=(--order-keys 1000) ;;
+        both)  extra=("${limit[@]}" --order-keys 1000) ;;
+        hyper) extra=(--client hyper) ;;
+        hyper-semaphore) extra=(--client hyper --semaphore 32) ;;
+      esac
+      suffix=$([ "$workers" = "$cores" ] || echo "@w$workers")
+      TAILRACE_WORKER_THREADS=$workers "$bin/loadgen" --url "$base/fast" --concurrency 64 \
+        --requests "$N" --warmup 2000 --variant "$variant$suffix" ${extra[@]+"${extra[@]}"} \
+        | tee -a "$out"
+    done
   done
 done
 # The fast testbed answers before the next request arrives, so it never has 32 at once: the
@@ -69,20 +79,27 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows = [r for r in lines if "rps" in r]
 bound = {r["variant"]: r["testbed_max_in_flight"] for r in lines if "rps" not in r}
 med = lambda v, k: statistics.median(r[k] for r in rows if r["variant"] == v)
-plain = med("plain", "rps")
-print("\nvariant  median rps  ratio to plain  p99 us  errors  testbed max in-flight (2 ms run)")
-for v in ["plain", "limit", "keys", "both"]:
-    rps = med(v, "rps")
-    errs = sum(r["errors"] for r in rows if r["variant"] == v)
-    verdict = "" if v == "plain" else ("ok" if rps / plain >= 0.95 else "BELOW 0.95")
-    want = 32 if v in ("limit", "both") else 64
-    b = bound.get(v)
-    bv = f"{b} ({'= ' if b == want else 'NOT '}{'max_count' if want == 32 else 'concurrency'} {want})"
-    print(f"{v:<7}  {rps:>10.0f}  {rps/plain:>9.3f} {verdict:<10}  {med(v,'p99_us'):>6.0f}  {errs:>6}  {bv}")
-hyper, sem = med("hyper", "rps"), med("hyper-semaphore", "rps")
-print(f"\nbaseline: raw hyper-util {hyper:.0f} rps; with a tokio Semaphore(32) per call {sem:.0f} rps "
-      f"= {sem/hyper:.3f}x (tailrace's limit: {med('limit','rps')/plain:.3f}x of plain, "
-      f"{med('limit','rps')/sem:.3f}x of semaphore-limited hyper)")
+suffixes = [""] + sorted({r["variant"][r["variant"].index("@"):] for r in rows if "@" in r["variant"]})
+for sfx in suffixes:
+    workers = f"{sfx[2:]} worker(s), the cores the testbed leaves" if sfx else "default workers"
+    plain = med("plain" + sfx, "rps")
+    print(f"\n[{workers}]\nvariant  median rps  ratio to plain  p99 us  errors  cpu us/call"
+          + ("" if sfx else "  testbed max in-flight (2 ms run)"))
+    for v in ["plain", "limit", "keys", "both"]:
+        rps = med(v + sfx, "rps")
+        errs = sum(r["errors"] for r in rows if r["variant"] == v + sfx)
+        verdict = "" if v == "plain" else ("ok" if rps / plain >= 0.95 else "BELOW 0.95")
+        want = 32 if v in ("limit", "both") else 64
+        b = bound.get(v)
+        bv = "" if sfx else (f"  {b} ({'= ' if b == want else 'NOT '}"
+                             f"{'max_count' if want == 32 else 'concurrency'} {want})")
+        print(f"{v:<7}  {rps:>10.0f}  {rps/plain:>9.3f} {verdict:<10}  {med(v + sfx,'p99_us'):>6.0f}"
+              f"  {errs:>6}  {med(v + sfx, 'cpu_us_per_call'):>10.1f}{bv}")
+    hyper, sem = med("hyper" + sfx, "rps"), med("hyper-semaphore" + sfx, "rps")
+    lim = med("limit" + sfx, "rps")
+    print(f"baseline: raw hyper-util {hyper:.0f} rps; with a tokio Semaphore(32) per call {sem:.0f}"
+          f" rps = {sem/hyper:.3f}x (tailrace's limit: {lim/plain:.3f}x of plain, "
+          f"{lim/sem:.3f}x of semaphore-limited hyper)")
 PY
 
 echo

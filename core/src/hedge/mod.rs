@@ -196,7 +196,7 @@ impl Hedger {
                     }
                     refused => {
                         let wait = match turned_down {
-                            Some((index, wait)) if index == started => wait * 2,
+                            Some((index, wait)) if index == started => wait.saturating_mul(2),
                             _ => {
                                 // Counted once per hedge, however often it is asked for again.
                                 self.count_refusal(refused);
