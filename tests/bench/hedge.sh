@@ -38,11 +38,11 @@ for r in $(seq "$TAIL_ROUNDS"); do
     "${adaptive[@]}" --set hedge_max_extra_load=0.05
   # At the extra load tower used in this round. tailrace keeps 10% of a budget b as headroom for
   # bursts (it hedges past the 100·(1 − 0.9·b) percentile, or at the knee of the tail if that
-  # comes first: core/src/hedge/delay.rs), so a budget
-  # of tower's extra ÷ 0.9 is where it starts; what it really uses comes out lower (its latency
-  # window also holds the hedges, which are fast), so one calibration run scales the budget by
-  # tower's extra ÷ the extra used. That run is not in the table; the one after it is, and the
-  # extra it really used must not exceed tower's (checked below).
+  # comes first: core/src/hedge/delay.rs), so a budget of tower's extra ÷ 0.9 is where it
+  # starts; what it really uses comes out lower (its latency window also holds the hedges, which
+  # are fast), so one calibration run scales the budget by tower's extra ÷ the extra used. That
+  # run is not in the table; the one after it is, and the extra it really used must not exceed
+  # tower's (checked below).
   extra_of() { python3 -c "
 import json
 r=[json.loads(l) for l in open('$out') if '\"$1\"' in l][-1]
