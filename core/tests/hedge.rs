@@ -22,6 +22,14 @@ fn failing_testbed() -> Testbed {
     .unwrap()
 }
 
+/// A runtime of the test's own to await calls on (tailrace runs them on its shared one).
+fn caller_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn refused_url() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
@@ -360,10 +368,7 @@ fn a_hedge_the_budget_turned_down_goes_out_once_it_refills() {
         .unwrap();
     // Round robin: 4 of the 8 calls start on the slow host and want a hedge after 20 ms.
     let calls: Vec<_> = (0..8).map(|_| c.send(Request::get("/refill"))).collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = caller_runtime();
     let t = Instant::now();
     let answers: Vec<_> = calls
         .into_iter()
@@ -407,10 +412,7 @@ fn a_hedge_that_found_no_free_slot_goes_out_once_one_frees() {
         "{:?}",
         r.elapsed()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = caller_runtime();
     rt.block_on(holder).unwrap();
     assert_eq!(c.stats().hedges_skipped_no_slot, 1, "counted once");
 }
@@ -473,10 +475,7 @@ fn the_delay_adapts_to_the_latency_percentile() {
     // Until enough samples exist the fixed delay (10 s) holds: no hedges.
     assert_eq!(c.stats().hedge_delay_us, 10_000_000);
     let calls: Vec<_> = (0..150).map(|_| c.send(Request::get("/adapt"))).collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = caller_runtime();
     for call in calls {
         rt.block_on(call).unwrap();
     }
@@ -540,10 +539,7 @@ fn attempts_dropped_at_the_call_timeout_pull_the_delay_up(request: fn(&'static s
         .timeout(Duration::from_millis(250))
         .build()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = caller_runtime();
     // All submitted at once, before any sample exists: each call's only attempt (the fixed 10 s
     // delay sends no hedge) is dropped with its call at 250 ms, the answer 5 s away.
     let slow: Vec<_> = (0..150)
@@ -629,10 +625,7 @@ fn hedging_cuts_the_tail_of_a_long_tail_server() {
         .set("hedge_max_extra_load", "")
         .build()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = caller_runtime();
     let calls: Vec<_> = (0..50).map(|_| c.send(Request::get("/tail"))).collect();
     let slow = calls
         .into_iter()
