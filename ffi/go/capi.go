@@ -123,13 +123,24 @@ static trgo_status trgo_wait(const tailrace_queue *queue, trgo_batch *b) {
 	return trgo_status_of(tailrace_queue_wait(queue, -1, b->events, TRGO_BATCH, &b->count));
 }
 
-typedef struct { const char *name; const uint8_t *value; size_t value_len; } trgo_header;
+// Free every response and error of the last wait's events, once Go has copied them: one
+// crossing per batch instead of one per event.
+static void trgo_batch_free(trgo_batch *b) {
+	for (size_t i = 0; i < b->count; i++) {
+		tailrace_response_free(b->events[i].response);
+		tailrace_error_free(b->events[i].error);
+	}
+	b->count = 0;
+}
+
+typedef struct { const char *name; size_t name_len; const uint8_t *value; size_t value_len; } trgo_header;
 
 typedef struct {
 	int status, version;
 	uint32_t attempts, winner;
 	uint64_t elapsed_us;
 	const char *host;
+	size_t host_len;
 	const uint8_t *body;
 	size_t body_len;
 	size_t header_count;
@@ -137,8 +148,9 @@ typedef struct {
 } trgo_response_info;
 
 static trgo_header trgo_response_header_at(const tailrace_response *r, size_t i) {
-	trgo_header h = { "", NULL, 0 };
+	trgo_header h = { "", 0, NULL, 0 };
 	tailrace_response_header_at(r, i, &h.name, &h.value, &h.value_len);
+	h.name_len = strlen(h.name);
 	return h;
 }
 
@@ -152,6 +164,7 @@ static trgo_response_info trgo_response_read(const tailrace_response *r) {
 	info.winner = tailrace_response_winner(r);
 	info.elapsed_us = tailrace_response_elapsed_us(r);
 	info.host = tailrace_response_host(r);
+	info.host_len = strlen(info.host);
 	tailrace_response_body(r, &info.body, &info.body_len);
 	info.header_count = tailrace_response_header_count(r);
 	for (size_t i = 0; i < info.header_count && i < TRGO_INLINE_HEADERS; i++)
@@ -367,7 +380,8 @@ func capiFree(h *handle) {
 	C.free(unsafe.Pointer(h.batch))
 }
 
-// completion is one call's outcome as the queue gave it: C objects, consumed by take.
+// completion is one call's outcome as the queue gave it: C objects, read by take and freed with
+// the rest of their batch by capiFreeBatch.
 type completion struct {
 	id   uint64
 	code Code
@@ -375,7 +389,8 @@ type completion struct {
 	err  *C.tailrace_error
 }
 
-// capiWait blocks until events (or a wake) arrive and appends them to out.
+// capiWait blocks until events (or a wake) arrive and appends them to out. Their C objects stay
+// in h.batch until capiFreeBatch, which must come before the next wait.
 func capiWait(h *handle, out []completion) ([]completion, error) {
 	if st := C.trgo_wait(h.queue, h.batch); st.code != 0 {
 		return out, statusError(st)
@@ -387,6 +402,9 @@ func capiWait(h *handle, out []completion) ([]completion, error) {
 	}
 	return out, nil
 }
+
+// capiFreeBatch frees the C objects of the last wait's events (after take has copied each).
+func capiFreeBatch(h *handle) { C.trgo_batch_free(h.batch) }
 
 // decoder copies responses into Go memory for the one dispatcher goroutine that owns it. It keeps
 // what repeats from one response to the next, so that it is not allocated again: the canonical
@@ -405,9 +423,10 @@ func newDecoder() *decoder {
 	return &decoder{names: make(map[string]string), hosts: make(map[string]string)}
 }
 
-// cBytes views a NUL-terminated C string in place (valid while the C object holding it lives).
-func cBytes(p *C.char) []byte {
-	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(C.strlen(p)))
+// cBytes views n bytes of C memory in place (valid while the C object holding them lives); the
+// C helpers give each string's length, so no strlen crossing is needed.
+func cBytes(p *C.char, n C.size_t) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
 }
 
 // canonical is http.CanonicalHeaderKey of a header name, from the cache when it is there (a
@@ -424,8 +443,8 @@ func (d *decoder) canonical(raw []byte) string {
 }
 
 // host is a base URL as a Go string, from the cache when it is there.
-func (d *decoder) host(p *C.char) string {
-	raw := cBytes(p)
+func (d *decoder) host(p *C.char, n C.size_t) string {
+	raw := cBytes(p, n)
 	if host, ok := d.hosts[string(raw)]; ok {
 		return host
 	}
@@ -436,13 +455,11 @@ func (d *decoder) host(p *C.char) string {
 	return host
 }
 
-// take copies the outcome into Go memory and frees the C object at once.
+// take copies the outcome into Go memory (capiFreeBatch frees the C object).
 func (c completion) take(d *decoder) (*Response, error) {
 	if c.resp == nil {
-		defer C.tailrace_error_free(c.err)
 		return nil, readError(c.err, c.code)
 	}
-	defer C.tailrace_response_free(c.resp)
 	info := C.trgo_response_read(c.resp)
 	n := int(info.header_count)
 	headers := d.headers[:0]
@@ -459,7 +476,7 @@ func (c completion) take(d *decoder) (*Response, error) {
 		Proto:    protoName(int(info.version)),
 		Header:   decodeHeaders(d, headers),
 		Body:     goBytes(info.body, info.body_len),
-		Host:     d.host(info.host),
+		Host:     d.host(info.host, info.host_len),
 		Attempts: int(info.attempts),
 		Winner:   int(info.winner),
 		Elapsed:  time.Duration(info.elapsed_us) * time.Microsecond,
@@ -487,7 +504,7 @@ func decodeHeaders(d *decoder, headers []C.trgo_header) http.Header {
 	header := make(http.Header, len(headers))
 	off := 0
 	for i, h := range headers {
-		name := d.canonical(cBytes(h.name))
+		name := d.canonical(cBytes(h.name, h.name_len))
 		value := values[off : off+int(h.value_len)]
 		off += int(h.value_len)
 		if prev, ok := header[name]; ok {

@@ -162,8 +162,8 @@ func (call *Call) Cancel() {
 	c.submitMu.RUnlock()
 }
 
-// dispatch drains the completion queue in batches, copies each outcome into Go memory (freeing
-// the C one at once) and hands it to its call.
+// dispatch drains the completion queue in batches, copies each outcome into Go memory and hands
+// it to its call, then frees the batch's C outcomes in one crossing.
 func (c *Client) dispatch() {
 	defer close(c.dispatcherDone)
 	batch := make([]completion, 0, 256)
@@ -186,6 +186,8 @@ func (c *Client) dispatch() {
 			}
 			batch[i] = completion{}
 		}
+		// The batch's responses were copied as they were handed out; free them all at once.
+		capiFreeBatch(c.h)
 		if c.stopping.Load() {
 			return
 		}
