@@ -127,6 +127,11 @@ func (c *Client) Start(ctx context.Context, req Request) (*Call, error) {
 // Wait waits for the call's outcome (see Do). Calling it again returns the same outcome.
 func (call *Call) Wait() (*Response, error) {
 	call.once.Do(func() {
+		done := call.ctx.Done()
+		if done == nil { // a context that never ends (Background, TODO): a plain receive
+			call.out = <-call.ch
+			return
+		}
 		// An outcome already here wins over a context that has ended too (select would pick
 		// between them at random, and could discard a call that completed).
 		select {
@@ -136,7 +141,7 @@ func (call *Call) Wait() (*Response, error) {
 		}
 		select {
 		case call.out = <-call.ch:
-		case <-call.ctx.Done():
+		case <-done:
 			// Wait for the outcome even so: once it is here the runtime has dropped the call,
 			// so its limiter slot and order-key turn are free when Wait returns.
 			call.Cancel()

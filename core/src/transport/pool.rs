@@ -644,72 +644,61 @@ mod tests {
         assert!(Arc::ptr_eq(map.values().next().unwrap(), &held));
     }
 
-    #[test]
-    fn a_connection_handed_back_before_it_is_ready_joins_the_idle_ones_once_it_is() {
+    #[tokio::test]
+    async fn a_connection_handed_back_before_it_is_ready_joins_the_idle_ones_once_it_is() {
         use hyper_util::rt::TokioIo;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let p = pool();
-            let dest = p.destination(&"http://h:1/".parse().unwrap()).unwrap();
-            let idle = || lock(&dest.idle).len();
-            let handshake = || async {
-                let (io, server) = tokio::io::duplex(1024);
-                let (sender, conn) = http1::handshake::<_, Body>(TokioIo::new(io)).await.unwrap();
-                (sender, conn, server)
-            };
-            // Its task has not run yet, so it is not ready.
-            let (sender, conn, _server) = handshake().await;
-            assert!(!sender.is_ready() && !sender.is_closed());
-            p.put(&dest, sender);
-            assert_eq!(idle(), 0);
-            tokio::spawn(conn);
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
-            assert_eq!(idle(), 1);
-            // One that closes instead never does.
-            let (sender, conn, server) = handshake().await;
-            p.put(&dest, sender);
-            drop((conn, server));
-            for _ in 0..10 {
-                tokio::task::yield_now().await;
-            }
-            assert_eq!(idle(), 1);
-        });
-    }
-    #[test]
-    fn a_handed_back_connection_goes_to_the_oldest_attempt_still_waiting() {
-        use hyper_util::rt::TokioIo;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let p = pool();
-            let dest = p.destination(&"http://h:1/".parse().unwrap()).unwrap();
-            let (io, _server) = tokio::io::duplex(1024);
+        let p = pool();
+        let dest = p.destination(&"http://h:1/".parse().unwrap()).unwrap();
+        let idle = || lock(&dest.idle).len();
+        let handshake = || async {
+            let (io, server) = tokio::io::duplex(1024);
             let (sender, conn) = http1::handshake::<_, Body>(TokioIo::new(io)).await.unwrap();
-            tokio::spawn(conn);
+            (sender, conn, server)
+        };
+        // Its task has not run yet, so it is not ready.
+        let (sender, conn, _server) = handshake().await;
+        assert!(!sender.is_ready() && !sender.is_closed());
+        p.put(&dest, sender);
+        assert_eq!(idle(), 0);
+        tokio::spawn(conn);
+        for _ in 0..10 {
             tokio::task::yield_now().await;
-            let (gave_up, _) = oneshot::channel();
-            let (waits, mut got) = oneshot::channel();
-            let (later, mut not_yet) = oneshot::channel();
-            for tx in [gave_up, waits, later] {
-                dest.wait_for_hand_back(tx);
-            }
-            // The first waiter's attempt is gone: the connection goes past it to the next.
-            p.put(&dest, sender);
-            assert!(got.try_recv().is_ok());
-            assert!(not_yet.try_recv().is_err());
-            assert_eq!(lock(&dest.idle).len(), 0);
-            // Waiters that gave up are cleaned away as the queue grows.
-            for _ in 0..100 {
-                dest.wait_for_hand_back(oneshot::channel().0);
-            }
-            assert!(lock(&dest.connecting).waiters.len() < 40);
-        });
+        }
+        assert_eq!(idle(), 1);
+        // One that closes instead never does.
+        let (sender, conn, server) = handshake().await;
+        p.put(&dest, sender);
+        drop((conn, server));
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(idle(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_handed_back_connection_goes_to_the_oldest_attempt_still_waiting() {
+        use hyper_util::rt::TokioIo;
+        let p = pool();
+        let dest = p.destination(&"http://h:1/".parse().unwrap()).unwrap();
+        let (io, _server) = tokio::io::duplex(1024);
+        let (sender, conn) = http1::handshake::<_, Body>(TokioIo::new(io)).await.unwrap();
+        tokio::spawn(conn);
+        tokio::task::yield_now().await;
+        let (gave_up, _) = oneshot::channel();
+        let (waits, mut got) = oneshot::channel();
+        let (later, mut not_yet) = oneshot::channel();
+        for tx in [gave_up, waits, later] {
+            dest.wait_for_hand_back(tx);
+        }
+        // The first waiter's attempt is gone: the connection goes past it to the next.
+        p.put(&dest, sender);
+        assert!(got.try_recv().is_ok());
+        assert!(not_yet.try_recv().is_err());
+        assert_eq!(lock(&dest.idle).len(), 0);
+        // Waiters that gave up are cleaned away as the queue grows.
+        for _ in 0..100 {
+            dest.wait_for_hand_back(oneshot::channel().0);
+        }
+        assert!(lock(&dest.connecting).waiters.len() < 40);
     }
 }
