@@ -814,7 +814,8 @@ const char *tailrace_last_error_message(void);
  * Returns `TAILRACE_OK` (an event will come), or an error and no event will come:
  * `TAILRACE_E_INVALID_REQUEST` (bad URL, header, ...), `TAILRACE_E_CLIENT_CLOSED`,
  * `TAILRACE_E_DUPLICATE_ID`, `TAILRACE_E_NULL_ARGUMENT`. Failures after submission (connect,
- * timeout, limiter, cancel, ...) come as the event's `result`.
+ * timeout, limiter, cancel, ...) come as the event's `result`. A call the limiter turns away at
+ * once (`TAILRACE_E_LIMIT_QUEUE_FULL`) has its event posted before `tailrace_send` returns.
  */
 enum tailrace_result tailrace_send(const struct tailrace_client *client,
                                    struct tailrace_request *request,

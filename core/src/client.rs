@@ -291,13 +291,29 @@ impl Client {
     /// refused at submission is the `Err`. For bindings that spawn one task per call which both
     /// runs the call and delivers its outcome (a completion queue, a callback): the call lives
     /// inside that task, with no allocation of its own. Dropping the future cancels the call.
+    ///
+    /// A call whose outcome is already known at submission, one the limiter turned away
+    /// (`LimitQueueFull`), comes back [`Submitted::Ended`]: it has ended and is counted like any
+    /// other, and its error can be delivered from this thread, with no trip through the runtime.
     pub fn submit(
         &self,
         req: Request,
-    ) -> Result<impl Future<Output = Result<Response>> + Send + 'static> {
+    ) -> Result<Submitted<impl Future<Output = Result<Response>> + Send + 'static>> {
         let inner = self.inner.clone();
-        let call = inner.submit(req)?;
-        Ok(inner.run(call))
+        let mut call = inner.submit(req)?;
+        if let Some(Err(e)) = call.admission.take_if(|a| a.is_err()) {
+            let result = Err(e);
+            CallGuard {
+                recorder: &inner.recorder,
+                done: false,
+                submitted: call.submitted,
+            }
+            .finish(&result);
+            // Dropping the call gives up its order turn, as the call's end on the runtime would.
+            drop(call);
+            return Ok(Submitted::Ended(result));
+        }
+        Ok(Submitted::Running(inner.run(call)))
     }
 
     /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
@@ -490,6 +506,16 @@ impl Inner {
     fn transport(&self) -> Result<&Transport> {
         self.transport.get(|| Transport::new(&self.config))
     }
+}
+
+/// A call [`Client::submit`] took.
+#[derive(Debug)]
+pub enum Submitted<F> {
+    /// The call runs when this future is polled on tailrace's runtime.
+    Running(F),
+    /// The call ended at submission (the limiter's queue was full): its outcome, with nothing
+    /// sent.
+    Ended(Result<Response>),
 }
 
 pin_project_lite::pin_project! {

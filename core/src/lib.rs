@@ -44,7 +44,7 @@ mod sync;
 mod transport;
 mod watchdog;
 
-pub use client::{Call, CallAbort, Client, ClientBuilder};
+pub use client::{Call, CallAbort, Client, ClientBuilder, Submitted};
 pub use config::{Config, OPTIONS};
 pub use error::{AttemptError, Error, ErrorKind, Result, Sent, TimeoutKind};
 pub use request::{Request, RequestTarget};

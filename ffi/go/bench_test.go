@@ -33,10 +33,11 @@ func BenchmarkSubmitRejectedInsideTheLibrary(b *testing.B) {
 	}
 }
 
-// A whole call through the runtime and back with nothing on the network: a call the limiter
-// rejects at once (max_count 1, no queue, one call holding the slot). Submit crossing, runtime
-// task, limiter, event through the completion queue, dispatcher wake-up, error copy, hand-off
-// to the waiting goroutine. Skipped while the linked library does not enforce max_count.
+// A whole call and back with nothing on the network: a call the limiter rejects at once
+// (max_count 1, no queue, one call holding the slot). Submit crossing, limiter, the event posted
+// to the completion queue from the submitting thread (no trip through the runtime), dispatcher
+// wake-up, error copy, hand-off to the waiting goroutine. Skipped while the linked library does
+// not enforce max_count.
 func BenchmarkRoundTripLimiterRejected(b *testing.B) {
 	tb := startTestbed(b)
 	c, err := NewClient(Config{Hosts: []string{tb.URL}, MaxCount: 1, MaxQueue: -1})

@@ -4,7 +4,8 @@
 //! call's place in submission order, which order keys and flush follow) through the core's
 //! `Client::submit`, then hand the call to a driver on the runtime ([`crate::driver`]) that runs
 //! it and delivers its outcome, and keep its abort handle under the call's id for
-//! `tailrace_cancel`.
+//! `tailrace_cancel`. A call the limiter turns away at submission never reaches the runtime when
+//! its outcome goes to a queue: the error is posted from the submitting thread.
 
 use std::ffi::c_void;
 use std::future::Future;
@@ -15,7 +16,7 @@ use std::task::{Context, Poll};
 
 use futures_util::future::AbortHandle;
 
-use tailrace_core::{Error, Request, Response};
+use tailrace_core::{Error, Request, Response, Submitted};
 
 use crate::boundary::{self, arg_ref, into_handle, out_ptr, write_if_wanted, write_out, Fail};
 use crate::client::{tailrace_client, Shared};
@@ -82,7 +83,7 @@ impl Sink {
 /// releases what it held, and its [`Delivery`] guard reports the cancellation.
 fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result<(), Fail> {
     let (abort, registration) = AbortHandle::new_pair();
-    let job = {
+    let job: driver::Job = {
         let mut pending = shared.pending(id);
         if pending.contains_key(&id) {
             return Err(Fail::new(
@@ -90,18 +91,40 @@ fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result
                 format!("id {id} is already used by a pending call of this client"),
             ));
         }
-        // The submission proper: on this thread, so submission order is the order sends return.
-        let call = shared.client.submit(request)?;
-        // Known before the call can end: its delivery forgets the id under this same lock.
-        pending.insert(id, abort);
-        Box::pin(Delivered {
-            call: Running::Call { call },
-            delivery: Some(Delivery {
+        let delivery = |sink| {
+            Some(Delivery {
                 id,
                 shared: shared.clone(),
                 sink: Some(sink),
+            })
+        };
+        // The submission proper: on this thread, so submission order is the order sends return.
+        let job: driver::Job = match shared.client.submit(request)? {
+            Submitted::Running(call) => Box::pin(Delivered {
+                call: Running::Call { call },
+                delivery: delivery(sink),
             }),
-        })
+            // Turned away by the limiter at submission. To a queue the error is posted from this
+            // thread: under overload, when rejections are many, each costs no trip through the
+            // runtime. A callback still runs on a runtime thread, as its contract says (the
+            // caller may hold a lock its callback takes).
+            Submitted::Ended(outcome) => match sink {
+                Sink::Queue(queue) => {
+                    drop(pending);
+                    queue.post(id, Outcome::Done(outcome));
+                    return Ok(());
+                }
+                sink => Box::pin(Delivered {
+                    call: Running::Call {
+                        call: std::future::ready(outcome),
+                    },
+                    delivery: delivery(sink),
+                }),
+            },
+        };
+        // Known before the call can end: its delivery forgets the id under this same lock.
+        pending.insert(id, abort);
+        job
     };
     // Outside the lock: a job no driver takes is dropped here, and its delivery takes the lock.
     driver::run(job, registration);
@@ -210,7 +233,8 @@ impl Drop for Delivery {
 /// Returns `TAILRACE_OK` (an event will come), or an error and no event will come:
 /// `TAILRACE_E_INVALID_REQUEST` (bad URL, header, ...), `TAILRACE_E_CLIENT_CLOSED`,
 /// `TAILRACE_E_DUPLICATE_ID`, `TAILRACE_E_NULL_ARGUMENT`. Failures after submission (connect,
-/// timeout, limiter, cancel, ...) come as the event's `result`.
+/// timeout, limiter, cancel, ...) come as the event's `result`. A call the limiter turns away at
+/// once (`TAILRACE_E_LIMIT_QUEUE_FULL`) has its event posted before `tailrace_send` returns.
 #[no_mangle]
 pub unsafe extern "C" fn tailrace_send(
     client: *const tailrace_client,

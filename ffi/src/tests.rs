@@ -192,6 +192,76 @@ fn refused_submission_returns_the_error_and_posts_no_event() {
     }
 }
 
+/// A call the limiter turns away at submission: its event is in the queue when `tailrace_send`
+/// returns (posted from the sending thread), while a callback still hears it on a runtime thread.
+#[test]
+fn a_limiter_rejection_is_posted_before_send_returns() {
+    let tb = Testbed::start(TestbedConfig::default()).unwrap();
+    let client = client_for(&tb, &[("max_count", "1"), ("max_queue", "0")]);
+    unsafe extern "C" fn on_event(userdata: *mut std::ffi::c_void, event: *const tailrace_event) {
+        let tx = &*(userdata as *const std::sync::mpsc::Sender<(i32, bool)>);
+        let ev = &*event;
+        tailrace_error_free(ev.error);
+        let _ = tx.send((
+            ev.result as i32,
+            tailrace_core::runtime::on_runtime_thread(),
+        ));
+    }
+    unsafe {
+        let mut q = null_mut();
+        tailrace_queue_new(&mut q);
+        let holder = tailrace_send(client, request("/slow?delay_ms=20000"), q, 1);
+        assert_eq!(holder, TAILRACE_OK);
+        tb.wait_until(Duration::from_secs(10), |s| s.in_flight == 1)
+            .expect("the first call holds the slot");
+        for id in 2..5 {
+            assert_eq!(tailrace_send(client, request("/fast"), q, id), TAILRACE_OK);
+            let mut ev = std::mem::MaybeUninit::<tailrace_event>::uninit();
+            let mut n = 0;
+            assert_eq!(
+                tailrace_queue_wait(q, 0, ev.as_mut_ptr(), 1, &mut n),
+                TAILRACE_OK
+            );
+            assert_eq!(n, 1, "call {id}: its rejection is already posted");
+            let ev = ev.assume_init();
+            assert_eq!((ev.id, ev.result), (id, TAILRACE_E_LIMIT_QUEUE_FULL));
+            let msg = text(tailrace_error_message(ev.error));
+            assert!(msg.contains("max_count"), "{msg}");
+            tailrace_error_free(ev.error);
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<(i32, bool)>();
+        let rc = tailrace_send_cb(
+            client,
+            request("/fast"),
+            9,
+            Some(on_event),
+            &tx as *const _ as *mut std::ffi::c_void,
+        );
+        assert_eq!(rc, TAILRACE_OK);
+        let (code, on_runtime) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(code, TAILRACE_E_LIMIT_QUEUE_FULL as i32);
+        assert!(on_runtime, "a callback runs on a runtime thread");
+        // Counted like any call's end; the one that holds the slot is still in flight.
+        let handle: &tailrace_client = &*client;
+        let stats = handle.shared.client.stats();
+        assert_eq!(stats.rejected_queue_full, 4, "{stats:?}");
+        assert_eq!(stats.errors.get("limit_queue_full"), Some(&4), "{stats:?}");
+        assert_eq!((stats.calls, stats.latency_us.count), (5, 4), "{stats:?}");
+        assert_eq!(stats.in_flight, 1, "{stats:?}");
+        assert_eq!(
+            tb.stats().requests,
+            1,
+            "nothing was sent for the rejected calls"
+        );
+        assert_eq!(tailrace_cancel(client, 1), TAILRACE_OK);
+        let ev = wait_one(q);
+        assert_eq!((ev.id, ev.result), (1, TAILRACE_E_CANCELLED));
+        tailrace_error_free(ev.error);
+        tailrace_queue_free(q);
+        tailrace_client_free(client);
+    }
+}
+
 #[test]
 fn a_panic_becomes_tailrace_e_panic_with_its_message() {
     let rc = crate::boundary::result(|| panic!("boom in a test"));

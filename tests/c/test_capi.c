@@ -891,6 +891,14 @@ static void test_limiter(void) {
   CHECK_RC(rc, TAILRACE_E_LIMIT_QUEUE_FULL);
   CHECK(tailrace_error_sent(err) == TAILRACE_SENT_NO, "queue full: nothing sent");
   tailrace_error_free(err);
+  /* to a queue, a call turned away at once has its event posted before tailrace_send returns */
+  CHECK_RC(tailrace_send(client, get("/fourth"), q, 4), TAILRACE_OK);
+  tailrace_event rejected;
+  size_t got = 0;
+  CHECK_RC(tailrace_queue_wait(q, 0, &rejected, 1, &got), TAILRACE_OK);
+  CHECK(got == 1 && rejected.id == 4 && rejected.result == TAILRACE_E_LIMIT_QUEUE_FULL,
+        "queue full: posted at once (%zu events)", got);
+  if (got == 1) free_event(&rejected);
   tailrace_event ev = wait_one(q); /* call 2 waited 200 ms for the slot */
   CHECK(ev.id == 2 && ev.result == TAILRACE_E_LIMIT_TIMEOUT, "queue timeout: %s",
         tailrace_result_name(ev.result));
