@@ -237,7 +237,7 @@ impl Client {
     pub fn send(&self, req: Request) -> impl Future<Output = Result<Response>> + Send + 'static {
         if runtime::on_runtime_thread() {
             let inner = self.inner.clone();
-            match inner.submit(req) {
+            match inner.submit_to_run(req) {
                 Err(e) => Sending::Spawned {
                     call: Call::failed(e),
                 },
@@ -257,7 +257,8 @@ impl Client {
     /// Bindings use this path.
     pub fn spawn(&self, req: Request) -> Call {
         let inner = self.inner.clone();
-        match inner.submit(req) {
+        // A call the limiter turns away at once fails here too, with no task.
+        match inner.submit_to_run(req) {
             Err(e) => Call::failed(e),
             Ok(call) => {
                 let task = runtime::handle().spawn(inner.run(call));
@@ -271,14 +272,15 @@ impl Client {
     /// Submit a call now and run it on the shared runtime; `then` gets its outcome on a runtime
     /// thread when it ends (`Cancelled` when it is aborted through the returned handle). One
     /// task runs both the call and `then`: no second task waits on the first. A call refused at
-    /// submission is the `Err`, and `then` is not called. For bindings that deliver outcomes to
-    /// an event loop of their own; `then` must not block.
+    /// submission, an invalid one or one the limiter turns away at once (its queue full), is the
+    /// `Err`, and `then` is not called. For bindings that deliver outcomes to an event loop of
+    /// their own; `then` must not block.
     pub fn spawn_then<T>(&self, req: Request, then: T) -> Result<CallAbort>
     where
         T: FnOnce(Result<Response>) + Send + 'static,
     {
         let inner = self.inner.clone();
-        let call = inner.submit(req)?;
+        let call = inner.submit_to_run(req)?;
         let task = runtime::handle().spawn(Then {
             call: inner.run(call),
             then: ThenGuard(Some(then)),
@@ -300,20 +302,11 @@ impl Client {
         req: Request,
     ) -> Result<Submitted<impl Future<Output = Result<Response>> + Send + 'static>> {
         let inner = self.inner.clone();
-        let mut call = inner.submit(req)?;
-        if let Some(Err(e)) = call.admission.take_if(|a| a.is_err()) {
-            let result = Err(e);
-            CallGuard {
-                recorder: &inner.recorder,
-                done: false,
-                submitted: call.submitted,
-            }
-            .finish(&result);
-            // Dropping the call gives up its order turn, as the call's end on the runtime would.
-            drop(call);
-            return Ok(Submitted::Ended(result));
-        }
-        Ok(Submitted::Running(inner.run(call)))
+        let call = inner.submit(req)?;
+        Ok(match inner.unless_turned_away(call) {
+            Ok(call) => Submitted::Running(inner.run(call)),
+            Err(e) => Submitted::Ended(Err(e)),
+        })
     }
 
     /// Submit a call and wait for it on this thread. Returns `WouldDeadlock` when called from one
@@ -323,7 +316,8 @@ impl Client {
             return Err(runtime::would_deadlock());
         }
         let inner = self.inner.clone();
-        let call = inner.submit(req)?;
+        // Turned away by the limiter: the error is here already, no need to wake the runtime.
+        let call = inner.submit_to_run(req)?;
         runtime::block_on(inner.run(call))?
     }
 
@@ -377,16 +371,20 @@ struct CallGuard<'a> {
 
 impl CallGuard<'_> {
     fn finish(mut self, result: &Result<Response>) {
-        self.done = true;
-        if let Err(e) = result {
-            self.recorder.record_error(e.kind());
+        match result {
+            Err(e) => self.fail(e),
+            Ok(r) => {
+                self.done = true;
+                // A response carries its elapsed time already: one clock read fewer per call.
+                self.recorder.record_latency(r.elapsed());
+            }
         }
-        // A response carries its elapsed time already: one clock read fewer per call.
-        let elapsed = match result {
-            Ok(r) => r.elapsed(),
-            Err(_) => self.submitted.elapsed(),
-        };
-        self.recorder.record_latency(elapsed);
+    }
+
+    fn fail(mut self, e: &Error) {
+        self.done = true;
+        self.recorder.record_error(e.kind());
+        self.recorder.record_latency(self.submitted.elapsed());
     }
 }
 
@@ -420,6 +418,28 @@ impl Inner {
             self.recorder.record_error(e.kind());
         }
         prepared
+    }
+
+    /// [`Inner::submit`], and a call the limiter turns away at once is the `Err` too.
+    fn submit_to_run(&self, req: Request) -> Result<Prepared> {
+        let call = self.submit(req)?;
+        self.unless_turned_away(call)
+    }
+
+    /// The call, unless the limiter turned it away at submission (its queue full): then the call
+    /// ends here, counted like any other end and giving up its order turn, and its error is
+    /// returned for the caller to deliver from this thread, with no trip through the runtime.
+    fn unless_turned_away(&self, mut call: Prepared) -> Result<Prepared> {
+        let Some(Err(e)) = call.admission.take_if(|a| a.is_err()) else {
+            return Ok(call);
+        };
+        CallGuard {
+            recorder: &self.recorder,
+            done: false,
+            submitted: call.submitted,
+        }
+        .fail(&e);
+        Err(e)
     }
 
     /// Everything after submission, on the runtime, under the call's deadline.
