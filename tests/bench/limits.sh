@@ -41,11 +41,7 @@ start_testbed base --threads 1 --log-cap 1000
 start_testbed base_default --log-cap 1000
 # The same 1-thread testbed at a higher priority than the client, when this user may set one.
 if nice -n -10 true 2>/dev/null; then
-  portfile=$(mktemp -p "$bench_tmp")
-  nice -n -10 "$bin/testbed" --port 0 --threads 1 --log-cap 1000 > "$portfile" &
-  bench_pids+=("$!")
-  until [ -s "$portfile" ]; do sleep 0.05; done
-  base_nice="http://127.0.0.1:$(head -n1 "$portfile")"
+  start_testbed base_nice --nice -10 --threads 1 --log-cap 1000
 else
   base_nice=""
   echo "(nice -n -10 not permitted here: the higher-priority testbed setup is skipped)"
@@ -56,6 +52,17 @@ reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.r
 
 echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ==="
 limit=(--set max_count=32 --set max_queue=1000)
+# variant_flags VARIANT: sets $extra to the loadgen flags of that variant.
+variant_flags() {
+  case $1 in
+    plain) extra=() ;;
+    limit) extra=("${limit[@]}") ;;
+    keys)  extra=(--order-keys 1000) ;;
+    both)  extra=("${limit[@]}" --order-keys 1000) ;;
+    hyper) extra=(--client hyper) ;;
+    hyper-semaphore) extra=(--client hyper --semaphore 32) ;;
+  esac
+}
 cores=$(nproc)
 free_cores=$(( cores > 1 ? cores - 1 : 1 ))
 # setup: suffix of the variant names, testbed URL, workers
@@ -65,14 +72,7 @@ for r in $(seq "$ROUNDS"); do
   for setup in "${setups[@]}"; do
     IFS='|' read -r suffix url workers <<< "$setup"
     for variant in plain limit keys both hyper hyper-semaphore; do
-      case $variant in
-        plain) extra=() ;;
-        limit) extra=("${limit[@]}") ;;
-        keys)  extra=(--order-keys 1000) ;;
-        both)  extra=("${limit[@]}" --order-keys 1000) ;;
-        hyper) extra=(--client hyper) ;;
-        hyper-semaphore) extra=(--client hyper --semaphore 32) ;;
-      esac
+      variant_flags "$variant"
       TAILRACE_WORKER_THREADS=$workers "$bin/loadgen" --url "$url/fast" --concurrency 64 \
         --requests "$N" --warmup 2000 --variant "$variant$suffix" ${extra[@]+"${extra[@]}"} \
         | tee -a "$out"
@@ -82,12 +82,7 @@ done
 # The fast testbed answers before the next request arrives, so it never has 32 at once: the
 # in-flight bound is shown by the same variants against 2 ms responses.
 for variant in plain limit keys both; do
-  case $variant in
-    plain) extra=() ;;
-    limit) extra=("${limit[@]}") ;;
-    keys)  extra=(--order-keys 1000) ;;
-    both)  extra=("${limit[@]}" --order-keys 1000) ;;
-  esac
+  variant_flags "$variant"
   reset
   "$bin/loadgen" --url "$base/slow?delay_ms=2" --concurrency 64 --requests 3000 \
     ${extra[@]+"${extra[@]}"} > /dev/null
