@@ -281,7 +281,10 @@ typedef struct tailrace_request tailrace_request;
  * Methods:
  * - `tailrace_response_status`, `tailrace_response_version`.
  * - `tailrace_response_header`: the first value of a header, by name.
- * - `tailrace_response_header_count`, `tailrace_response_header_at`: every header, in order.
+ * - `tailrace_response_headers`: every header, in order, in one call (names and values as
+ *   pointer and length, nothing copied or allocated).
+ * - `tailrace_response_header_count`, `tailrace_response_header_at`: every header, one at a
+ *   time (names NUL-terminated).
  * - `tailrace_response_body`: the body bytes.
  * - `tailrace_response_host`, `tailrace_response_attempts`, `tailrace_response_winner`,
  *   `tailrace_response_elapsed_us`: where the answer came from.
@@ -316,6 +319,32 @@ typedef struct tailrace_event {
    */
   struct tailrace_error *error;
 } tailrace_event;
+
+/**
+ * One header line of a response, as `tailrace_response_headers` gives it: the name in lower case
+ * and the value, each as a pointer and a length. Neither is NUL-terminated; neither pointer is
+ * NULL (an empty value points to 0 bytes).
+ *
+ * Ownership: the bytes belong to the response and stay valid until `tailrace_response_free`.
+ */
+typedef struct tailrace_header {
+  /**
+   * The header's name, lower case, `name_len` bytes.
+   */
+  const char *name;
+  /**
+   * Bytes at `name`.
+   */
+  size_t name_len;
+  /**
+   * The header's value, `value_len` bytes (not necessarily UTF-8).
+   */
+  const uint8_t *value;
+  /**
+   * Bytes at `value`.
+   */
+  size_t value_len;
+} tailrace_header;
 
 /**
  * A function `tailrace_send_cb` calls once with the call's outcome, on one of tailrace's
@@ -737,6 +766,22 @@ enum tailrace_result tailrace_response_header_at(const struct tailrace_response 
                                                  const char **name_out,
                                                  const uint8_t **value_out,
                                                  size_t *value_len_out);
+
+/**
+ * Every header line of the response in order, in one call: `headers[i]` is set for each line
+ * `i` below both `capacity` and the line count, and `*count_out` is the line count (a name with
+ * two values counts twice). A count above `capacity` means lines were left out: call again with
+ * room for `*count_out`. `headers` may be NULL when `capacity` is 0, to ask for the count.
+ *
+ * Unlike `tailrace_response_header_at`, nothing is copied or allocated: the views point into
+ * the response. Ownership: see `tailrace_header`. Threads: any.
+ *
+ * Returns `TAILRACE_OK` or `TAILRACE_E_NULL_ARGUMENT`.
+ */
+enum tailrace_result tailrace_response_headers(const struct tailrace_response *response,
+                                               struct tailrace_header *headers,
+                                               size_t capacity,
+                                               size_t *count_out);
 
 /**
  * The base URL of the host that answered, e.g. `"http://10.0.0.2:8080"` (NUL-terminated).

@@ -133,8 +133,6 @@ static void trgo_batch_free(trgo_batch *b) {
 	b->count = 0;
 }
 
-typedef struct { const char *name; size_t name_len; const uint8_t *value; size_t value_len; } trgo_header;
-
 typedef struct {
 	int status, version;
 	uint32_t attempts, winner;
@@ -144,15 +142,8 @@ typedef struct {
 	const uint8_t *body;
 	size_t body_len;
 	size_t header_count;
-	trgo_header headers[TRGO_INLINE_HEADERS];
+	tailrace_header headers[TRGO_INLINE_HEADERS];
 } trgo_response_info;
-
-static trgo_header trgo_response_header_at(const tailrace_response *r, size_t i) {
-	trgo_header h = { "", 0, NULL, 0 };
-	tailrace_response_header_at(r, i, &h.name, &h.value, &h.value_len);
-	h.name_len = strlen(h.name);
-	return h;
-}
 
 // Everything about a response in one crossing (the first TRGO_INLINE_HEADERS headers too).
 static trgo_response_info trgo_response_read(const tailrace_response *r) {
@@ -166,10 +157,15 @@ static trgo_response_info trgo_response_read(const tailrace_response *r) {
 	info.host = tailrace_response_host(r);
 	info.host_len = strlen(info.host);
 	tailrace_response_body(r, &info.body, &info.body_len);
-	info.header_count = tailrace_response_header_count(r);
-	for (size_t i = 0; i < info.header_count && i < TRGO_INLINE_HEADERS; i++)
-		info.headers[i] = trgo_response_header_at(r, i);
+	tailrace_response_headers(r, info.headers, TRGO_INLINE_HEADERS, &info.header_count);
 	return info;
+}
+
+// Up to cap headers of r into out (C memory); returns how many r has.
+static size_t trgo_response_headers(const tailrace_response *r, tailrace_header *out, size_t cap) {
+	size_t count = 0;
+	tailrace_response_headers(r, out, cap, &count);
+	return count;
 }
 
 typedef struct {
@@ -412,7 +408,10 @@ func capiFreeBatch(h *handle) { C.trgo_batch_free(h.batch) }
 type decoder struct {
 	names   map[string]string // header name as the library gives it -> canonical form
 	hosts   map[string]string // base URL -> the same, as a Go string
-	headers []C.trgo_header   // scratch: one response's headers
+	// Room in C memory for the headers of a response with more than TRGO_INLINE_HEADERS
+	// (rare): grown as needed, freed by free.
+	many    *C.tailrace_header
+	manyCap int
 }
 
 // What a decoder keeps at most: past these, new names and hosts are copied for each response
@@ -421,6 +420,27 @@ const decoderMaxNames, decoderMaxHosts = 512, 256
 
 func newDecoder() *decoder {
 	return &decoder{names: make(map[string]string), hosts: make(map[string]string)}
+}
+
+// allHeaders reads all n headers of r in one crossing, into the decoder's C memory (valid
+// until the next call).
+func (d *decoder) allHeaders(r *C.tailrace_response, n int) []C.tailrace_header {
+	if n > d.manyCap {
+		size := C.size_t(n) * C.size_t(unsafe.Sizeof(C.tailrace_header{}))
+		p := (*C.tailrace_header)(C.realloc(unsafe.Pointer(d.many), size))
+		if p == nil {
+			panic("tailrace: out of C memory for a response's headers")
+		}
+		d.many, d.manyCap = p, n
+	}
+	count := C.trgo_response_headers(r, d.many, C.size_t(n))
+	return unsafe.Slice(d.many, min(n, int(count)))
+}
+
+// free releases the decoder's C memory.
+func (d *decoder) free() {
+	C.free(unsafe.Pointer(d.many))
+	d.many, d.manyCap = nil, 0
 }
 
 // cBytes views n bytes of C memory in place (valid while the C object holding them lives); the
@@ -462,15 +482,12 @@ func (c completion) take(d *decoder) (*Response, error) {
 	}
 	info := C.trgo_response_read(c.resp)
 	n := int(info.header_count)
-	headers := d.headers[:0]
-	for i := 0; i < n; i++ {
-		if i < C.TRGO_INLINE_HEADERS {
-			headers = append(headers, info.headers[i])
-		} else {
-			headers = append(headers, C.trgo_response_header_at(c.resp, C.size_t(i)))
-		}
+	var headers []C.tailrace_header
+	if n <= C.TRGO_INLINE_HEADERS {
+		headers = info.headers[:n]
+	} else {
+		headers = d.allHeaders(c.resp, n)
 	}
-	d.headers = headers[:0]
 	resp := &Response{
 		Status:   int(info.status),
 		Proto:    protoName(int(info.version)),
@@ -487,7 +504,7 @@ func (c completion) take(d *decoder) (*Response, error) {
 // decodeHeaders copies headers into an http.Header with three allocations whatever their number
 // (as net/textproto reads them): the map, one string holding every value (each value is a slice
 // of it), and one array behind the first value of each name.
-func decodeHeaders(d *decoder, headers []C.trgo_header) http.Header {
+func decodeHeaders(d *decoder, headers []C.tailrace_header) http.Header {
 	total := 0
 	for _, h := range headers {
 		total += int(h.value_len)

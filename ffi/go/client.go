@@ -193,6 +193,7 @@ func (c *Client) dispatch() {
 	defer close(c.dispatcherDone)
 	batch := make([]completion, 0, 256)
 	d := newDecoder()
+	defer d.free()
 	for {
 		var err error
 		batch, err = capiWait(c.h, batch[:0])

@@ -14,7 +14,10 @@ use crate::result::{tailrace_result, to_cstring};
 /// Methods:
 /// - `tailrace_response_status`, `tailrace_response_version`.
 /// - `tailrace_response_header`: the first value of a header, by name.
-/// - `tailrace_response_header_count`, `tailrace_response_header_at`: every header, in order.
+/// - `tailrace_response_headers`: every header, in order, in one call (names and values as
+///   pointer and length, nothing copied or allocated).
+/// - `tailrace_response_header_count`, `tailrace_response_header_at`: every header, one at a
+///   time (names NUL-terminated).
 /// - `tailrace_response_body`: the body bytes.
 /// - `tailrace_response_host`, `tailrace_response_attempts`, `tailrace_response_winner`,
 ///   `tailrace_response_elapsed_us`: where the answer came from.
@@ -183,6 +186,62 @@ pub unsafe extern "C" fn tailrace_response_header_at(
             write_out(value_out, value.as_bytes().as_ptr());
             write_out(value_len_out, value.len());
         }
+        Ok(())
+    })
+}
+
+/// One header line of a response, as `tailrace_response_headers` gives it: the name in lower case
+/// and the value, each as a pointer and a length. Neither is NUL-terminated; neither pointer is
+/// NULL (an empty value points to 0 bytes).
+///
+/// Ownership: the bytes belong to the response and stay valid until `tailrace_response_free`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct tailrace_header {
+    /// The header's name, lower case, `name_len` bytes.
+    pub name: *const c_char,
+    /// Bytes at `name`.
+    pub name_len: usize,
+    /// The header's value, `value_len` bytes (not necessarily UTF-8).
+    pub value: *const u8,
+    /// Bytes at `value`.
+    pub value_len: usize,
+}
+
+/// Every header line of the response in order, in one call: `headers[i]` is set for each line
+/// `i` below both `capacity` and the line count, and `*count_out` is the line count (a name with
+/// two values counts twice). A count above `capacity` means lines were left out: call again with
+/// room for `*count_out`. `headers` may be NULL when `capacity` is 0, to ask for the count.
+///
+/// Unlike `tailrace_response_header_at`, nothing is copied or allocated: the views point into
+/// the response. Ownership: see `tailrace_header`. Threads: any.
+///
+/// Returns `TAILRACE_OK` or `TAILRACE_E_NULL_ARGUMENT`.
+#[no_mangle]
+pub unsafe extern "C" fn tailrace_response_headers(
+    response: *const tailrace_response,
+    headers: *mut tailrace_header,
+    capacity: usize,
+    count_out: *mut usize,
+) -> tailrace_result {
+    boundary::result(|| {
+        let r = unsafe { arg_ref(response, "response") }?;
+        out_ptr(count_out, "count_out")?;
+        if capacity > 0 {
+            out_ptr(headers, "headers")?;
+        }
+        let map = r.response.headers();
+        for (i, (name, value)) in map.iter().take(capacity).enumerate() {
+            let view = tailrace_header {
+                name: name.as_str().as_ptr().cast(),
+                name_len: name.as_str().len(),
+                value: value.as_bytes().as_ptr(),
+                value_len: value.len(),
+            };
+            // SAFETY: the caller gives room for `capacity` entries; `i` is below it.
+            unsafe { headers.add(i).write(view) };
+        }
+        unsafe { write_out(count_out, map.len()) };
         Ok(())
     })
 }

@@ -140,6 +140,65 @@ fn queue_call_succeeds_with_its_id_and_response_details() {
 }
 
 #[test]
+fn header_views_are_every_line_in_order() {
+    let tb = Testbed::start(TestbedConfig::default()).unwrap();
+    let client = client_for(&tb, &[]);
+    unsafe {
+        let mut q = null_mut();
+        assert_eq!(tailrace_queue_new(&mut q), TAILRACE_OK);
+        let req = request("/h?repeat_header=3&body_bytes=1");
+        assert_eq!(tailrace_send(client, req, q, 1), TAILRACE_OK);
+        let ev = wait_one(q);
+        assert_eq!(ev.result, TAILRACE_OK);
+        let mut count = 0;
+        assert_eq!(
+            tailrace_response_headers(ev.response, null_mut(), 0, &mut count),
+            TAILRACE_OK
+        );
+        assert_eq!(count, tailrace_response_header_count(ev.response));
+        let empty = tailrace_header {
+            name: null(),
+            name_len: 0,
+            value: null(),
+            value_len: 0,
+        };
+        let mut views = vec![empty; count];
+        let mut filled = 0;
+        assert_eq!(
+            tailrace_response_headers(ev.response, views.as_mut_ptr(), count, &mut filled),
+            TAILRACE_OK
+        );
+        assert_eq!(filled, count);
+        let bytes = |p: *const u8, n: usize| std::slice::from_raw_parts(p, n).to_vec();
+        let lines: Vec<(String, Vec<u8>)> = views
+            .iter()
+            .map(|h| {
+                let name = String::from_utf8(bytes(h.name.cast(), h.name_len)).unwrap();
+                (name, bytes(h.value, h.value_len))
+            })
+            .collect();
+        let repeats: Vec<&[u8]> = lines
+            .iter()
+            .filter(|(n, _)| n == "x-repeat")
+            .map(|(_, v)| v.as_slice())
+            .collect();
+        assert_eq!(
+            repeats,
+            [b"0", b"1", b"2"],
+            "one name, three lines, in order"
+        );
+        assert!(
+            lines.iter().all(|(n, _)| *n == n.to_lowercase()),
+            "{lines:?}"
+        );
+        assert!(lines.contains(&("content-length".into(), b"1".to_vec())));
+        tailrace_response_free(ev.response);
+        tailrace_queue_free(q);
+        tailrace_client_free(client);
+    }
+}
+
+#[test]
 fn cancel_reports_cancelled_and_the_testbed_sees_the_cancel() {
     let tb = Testbed::start(TestbedConfig::default()).unwrap();
     let client = client_for(&tb, &[]);

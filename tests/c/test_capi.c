@@ -259,6 +259,32 @@ static void test_blocking_and_response(void) {
   CHECK_RC(tailrace_response_header_at(resp, 0, NULL, &value, &len), TAILRACE_E_NULL_ARGUMENT);
   CHECK_RC(tailrace_response_header_at(resp, 0, &name, NULL, &len), TAILRACE_E_NULL_ARGUMENT);
   CHECK_RC(tailrace_response_header_at(resp, 0, &name, &value, NULL), TAILRACE_E_NULL_ARGUMENT);
+
+  /* every header in one call: the same lines, in the same order, as header_at gives */
+  size_t all = 0;
+  CHECK_RC(tailrace_response_headers(resp, NULL, 0, &all), TAILRACE_OK);
+  CHECK(all == count, "headers count %zu, header_count %zu", all, count);
+  tailrace_header views[64];
+  CHECK(count <= 64, "room for %zu headers", count);
+  size_t filled = 0;
+  CHECK_RC(tailrace_response_headers(resp, views, 64, &filled), TAILRACE_OK);
+  CHECK(filled == count, "headers filled %zu of %zu", filled, count);
+  for (size_t i = 0; i < count; i++) {
+    CHECK_RC(tailrace_response_header_at(resp, i, &name, &value, &len), TAILRACE_OK);
+    CHECK(views[i].name_len == strlen(name) && !memcmp(views[i].name, name, views[i].name_len),
+          "header %zu name", i);
+    CHECK(views[i].value_len == len && (len == 0 || !memcmp(views[i].value, value, len)),
+          "header %zu value", i);
+  }
+  /* less room than lines: the first ones are filled, the count says there are more */
+  tailrace_header one[2] = {{0}};
+  CHECK_RC(tailrace_response_headers(resp, one, 1, &filled), TAILRACE_OK);
+  CHECK(filled == count && one[0].name_len == views[0].name_len && one[1].name == NULL,
+        "capacity 1 fills one line and reports %zu", filled);
+  CHECK_RC(tailrace_response_headers(NULL, views, 64, &filled), TAILRACE_E_NULL_ARGUMENT);
+  CHECK_RC(tailrace_response_headers(resp, NULL, 1, &filled), TAILRACE_E_NULL_ARGUMENT);
+  CHECK_RC(tailrace_response_headers(resp, views, 64, NULL), TAILRACE_E_NULL_ARGUMENT);
+
   CHECK_RC(tailrace_response_body(NULL, &body, &len), TAILRACE_E_NULL_ARGUMENT);
   CHECK_RC(tailrace_response_body(resp, NULL, &len), TAILRACE_E_NULL_ARGUMENT);
   CHECK_RC(tailrace_response_body(resp, &body, NULL), TAILRACE_E_NULL_ARGUMENT);
