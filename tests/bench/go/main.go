@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	tailrace "example.invalid/tailrace/ffi/go"
@@ -35,6 +36,7 @@ type result struct {
 	rps         float64
 	p50, p99    time.Duration
 	errors      int64
+	cpuUS       float64 // CPU per call of the client's process (the testbed not included)
 }
 
 var root = filepath.Join("..", "..", "..")
@@ -67,12 +69,16 @@ func main() {
 		}
 	}
 	fmt.Printf("\nconcurrency  tailrace rps  net/http rps  rps ratio  p99 tailrace  p99 net/http" +
-		"  Rust loadgen / net/http (ceiling)   (medians of rounds)\n")
+		"  Rust loadgen / net/http (ceiling)  CPU µs/call: tailrace  net/http  loadgen   (medians of rounds)\n")
 	for _, c := range []int{16, 64, 256} {
 		t, n := median(all, "tailrace-go", c), median(all, "net/http", c)
 		l := median(all, "rust-loadgen", c)
-		fmt.Printf("%11d  %12.0f  %12.0f  %9.2f  %12v  %12v  %33.2f\n", c, t.rps, n.rps, t.rps/n.rps, t.p99, n.p99, l.rps/n.rps)
+		fmt.Printf("%11d  %12.0f  %12.0f  %9.2f  %12v  %12v  %33.2f  %21.1f  %8.1f  %7.1f\n", c, t.rps, n.rps,
+			t.rps/n.rps, t.p99, n.p99, l.rps/n.rps,
+			medianCPU(all, "tailrace-go", c), medianCPU(all, "net/http", c), medianCPU(all, "rust-loadgen", c))
 	}
+	// CPU per call is steadier than requests/s on a shared machine: the client's own cost, the
+	// testbed's excluded. tailrace's includes its runtime's workers (loadgen's is only those).
 
 	// Latency of one call on its own: a serial loop through the Go binding, and the same loop
 	// in Rust running on the runtime itself (loadgen). The difference is entering and leaving
@@ -90,7 +96,7 @@ func main() {
 }
 
 func report(r result) result {
-	fmt.Printf("%-12s c=%-4d %8.0f req/s  p50 %8v  p99 %8v  errors %d\n", r.client, r.concurrency, r.rps, r.p50, r.p99, r.errors)
+	fmt.Printf("%-12s c=%-4d %8.0f req/s  p50 %8v  p99 %8v  cpu %5.1f µs/call  errors %d\n", r.client, r.concurrency, r.rps, r.p50, r.p99, r.cpuUS, r.errors)
 	return r
 }
 
@@ -99,6 +105,7 @@ func closedLoop(name string, c, n int, one func() error) result {
 	var next, errs atomic.Int64
 	lat := make([][]time.Duration, c)
 	var wg sync.WaitGroup
+	cpu0 := processCPU()
 	start := time.Now()
 	for w := 0; w < c; w++ {
 		wg.Add(1)
@@ -118,17 +125,29 @@ func closedLoop(name string, c, n int, one func() error) result {
 	}
 	wg.Wait()
 	secs := time.Since(start).Seconds()
+	cpu := processCPU() - cpu0
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	r := result{client: name, concurrency: c, rps: float64(n) / secs, errors: errs.Load()}
+	r := result{client: name, concurrency: c, rps: float64(n) / secs, errors: errs.Load(),
+		cpuUS: float64(cpu.Microseconds()) / float64(n)}
 	if len(all) > 0 {
 		r.p50 = all[len(all)/2].Round(time.Microsecond)
 		r.p99 = all[len(all)*99/100].Round(time.Microsecond)
 	}
 	return r
+}
+
+// processCPU is the CPU this process has used (user + system, every thread: for tailrace its
+// runtime's workers too; the testbed is a child process and not counted).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func runNetHTTP(url string, c, n int) result {
@@ -187,12 +206,13 @@ func runLoadgen(url string, c, n int) result {
 		P50   float64 `json:"p50_us"`
 		P99   float64 `json:"p99_us"`
 		Error int64   `json:"errors"`
+		CPU   float64 `json:"cpu_us_per_call"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		log.Fatalf("loadgen printed %q: %v", out, err)
 	}
 	us := func(v float64) time.Duration { return time.Duration(v) * time.Microsecond }
-	return result{client: "rust-loadgen", concurrency: c, rps: r.RPS, p50: us(r.P50), p99: us(r.P99), errors: r.Error}
+	return result{client: "rust-loadgen", concurrency: c, rps: r.RPS, p50: us(r.P50), p99: us(r.P99), errors: r.Error, cpuUS: r.CPU}
 }
 
 func median(rs []result, client string, c int) result {
@@ -211,6 +231,16 @@ func median(rs []result, client string, c int) result {
 	sort.Slice(p99, func(i, j int) bool { return p99[i] < p99[j] })
 	m.p99 = p99[len(p99)/2]
 	return m
+}
+
+func medianCPU(rs []result, client string, c int) float64 {
+	var v []float64
+	for _, r := range rs {
+		if r.client == client && r.concurrency == c {
+			v = append(v, r.cpuUS)
+		}
+	}
+	return medianF(v)
 }
 
 func medianF(v []float64) float64 {
