@@ -53,6 +53,8 @@ go_test() { # go_test LABEL ARGS...: run in ffi/go; print skips and the result, 
     cat "$log"; rm -f "$log"; echo "go test ($label) FAILED"; return 1
   fi
 }
+unformatted=$(gofmt -l ffi/go examples/go tests/bench/go)
+if [ -n "$unformatted" ]; then echo "not gofmt-formatted (run gofmt -w): $unformatted"; exit 1; fi
 (cd ffi/go && go vet ./...)
 go_test plain go test
 go_test race go test -race

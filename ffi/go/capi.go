@@ -406,8 +406,8 @@ func capiFreeBatch(h *handle) { C.trgo_batch_free(h.batch) }
 // what repeats from one response to the next, so that it is not allocated again: the canonical
 // form of each header name (the library gives names in lower case) and each host's base URL.
 type decoder struct {
-	names   map[string]string // header name as the library gives it -> canonical form
-	hosts   map[string]string // base URL -> the same, as a Go string
+	names map[string]string // header name as the library gives it -> canonical form
+	hosts map[string]string // base URL -> the same, as a Go string
 	// Room in C memory for the headers of a response with more than TRGO_INLINE_HEADERS
 	// (rare): grown as needed, freed by free.
 	many    *C.tailrace_header

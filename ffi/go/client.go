@@ -83,7 +83,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 }
 
 // callPool holds Calls for Do, each with its buffered channel.
-var callPool = sync.Pool{New: func() any { return &Call{ch: make(chan outcome, 1)} }}
+var callPool = sync.Pool{New: func() any { return newCall() }}
+
+// newCall is a Call not yet submitted, with its channel: buffered for the one outcome, so the
+// dispatcher never blocks on a call nobody waits for.
+func newCall() *Call { return &Call{ch: make(chan outcome, 1)} }
 
 // Call is a submitted call, from Start.
 type Call struct {
@@ -100,7 +104,7 @@ type Call struct {
 // as for Do (while Wait waits). Errors in the request itself are returned by Start; nothing is
 // sent then.
 func (c *Client) Start(ctx context.Context, req Request) (*Call, error) {
-	call := &Call{ch: make(chan outcome, 1)}
+	call := newCall()
 	if err := c.start(ctx, req, call); err != nil {
 		return nil, err
 	}
