@@ -142,8 +142,8 @@ impl Hedger {
             while started < max {
                 match self.try_hedge(&mut race, env, call, started, spare)? {
                     Hedge::Sent => started += 1,
-                    refused => {
-                        self.count_refusal(refused);
+                    Hedge::Refused(why) => {
+                        self.count_refusal(why);
                         break;
                     }
                 }
@@ -190,16 +190,16 @@ impl Hedger {
                         race.set_timer(more.then(|| timer::sleep(self.delay.current())));
                     }
                     // All at once: what the budget did not pay for at the start is not sent.
-                    refused if delay.is_zero() => {
-                        self.count_refusal(refused);
+                    Hedge::Refused(why) if delay.is_zero() => {
+                        self.count_refusal(why);
                         race.set_timer(None);
                     }
-                    refused => {
+                    Hedge::Refused(why) => {
                         let wait = match turned_down {
                             Some((index, wait)) if index == started => wait.saturating_mul(2),
                             _ => {
                                 // Counted once per hedge, however often it is asked for again.
-                                self.count_refusal(refused);
+                                self.count_refusal(why);
                                 self.delay.current()
                             }
                         };
@@ -276,22 +276,21 @@ impl Hedger {
         // The budget first: a slot taken only to be given back would, meanwhile, turn away a
         // first attempt of another call (queue full) or make it queue for nothing.
         if !self.budget.try_spend() {
-            return Ok(Hedge::NoBudget);
+            return Ok(Hedge::Refused(Refusal::NoBudget));
         }
         let Some(slot) = spare() else {
             self.budget.refund();
-            return Ok(Hedge::NoSlot);
+            return Ok(Hedge::Refused(Refusal::NoSlot));
         };
         self.start(race, env, call, index, slot)?;
         self.hedges_sent.fetch_add(1, Relaxed);
         Ok(Hedge::Sent)
     }
 
-    fn count_refusal(&self, refused: Hedge) {
-        match refused {
-            Hedge::NoBudget => &self.skipped_budget,
-            Hedge::NoSlot => &self.skipped_no_slot,
-            Hedge::Sent => return,
+    fn count_refusal(&self, why: Refusal) {
+        match why {
+            Refusal::NoBudget => &self.skipped_budget,
+            Refusal::NoSlot => &self.skipped_no_slot,
         }
         .fetch_add(1, Relaxed);
     }
@@ -314,6 +313,12 @@ impl Hedger {
 #[derive(Debug, Clone, Copy)]
 enum Hedge {
     Sent,
+    Refused(Refusal),
+}
+
+/// Why a hedge that was due was not sent.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
     /// Out of budget (`hedge_max_extra_load`).
     NoBudget,
     /// No limiter slot free at once.
