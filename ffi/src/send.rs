@@ -83,7 +83,7 @@ impl Sink {
 /// releases what it held, and its [`Delivery`] guard reports the cancellation.
 fn submit(shared: &Arc<Shared>, request: Request, id: u64, sink: Sink) -> Result<(), Fail> {
     let (abort, registration) = AbortHandle::new_pair();
-    let job: driver::Job = {
+    let job = {
         let mut pending = shared.pending(id);
         if pending.contains_key(&id) {
             return Err(Fail::new(

@@ -8,8 +8,8 @@
 #     In the same rounds, the baseline a tower user would have: raw hyper-util plain and with a
 #     FIFO tokio Semaphore of 32 per call (what tower::limit::ConcurrencyLimit holds), so the
 #     cost of queueing itself (a hand-off wakes the waiting call's task) is shown beside ours.
-#     Every variant runs in three setups per round, the first being the benchmark as the issue
-#     states it (everything at its defaults):
+#     Every variant runs in four setups per round (three where nice -10 is not permitted), the
+#     first being the benchmark as the issue states it (everything at its defaults):
 #       - the testbed with its default threads (2), the runtime with its default workers (one
 #         per core);
 #       - a 1-thread testbed, default workers: the hand-off wakes the queued call's task while
