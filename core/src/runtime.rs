@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
 
 use once_cell::sync::Lazy;
 use tokio::runtime::Handle;
@@ -105,8 +106,9 @@ fn workers_for(env: Option<&str>, cores: usize, leave_a_core: bool) -> usize {
 fn build(generation: u64) -> std::io::Result<Arc<Shared>> {
     register_fork_handler();
     let workers = worker_threads();
-    // Tokio starts the workers first, while building; threads named after them are its blocking
-    // pool (DNS lookups, file reads), so `top -H` and the tests can tell the two apart.
+    // The first threads tokio starts are for its workers; later ones are its blocking pool (DNS
+    // lookups, file reads), so `top -H` and the tests can tell the two apart. (See
+    // `wait_for_workers` for why the first ones really are the workers.)
     let named = AtomicUsize::new(0);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
@@ -124,10 +126,30 @@ fn build(generation: u64) -> std::io::Result<Arc<Shared>> {
         })
         .build()?;
     let handle = rt.handle().clone();
+    wait_for_workers(&handle);
     // The runtime lives as long as the process (or until a fork makes it unusable, when it is
     // leaked): dropping it would block on its worker threads.
     std::mem::forget(rt);
     Ok(Arc::new(Shared { generation, handle }))
+}
+
+/// Wait until every worker of a runtime just built has started, before its handle is handed out.
+///
+/// Why: tokio runs each worker as a job of its blocking pool, and the pool's threads take queued
+/// jobs first come, first served, whichever thread starts first. A blocking job queued before
+/// the workers have taken theirs could land on a thread named `tailrace-worker`, and a worker
+/// on one named `tailrace-block`. Nothing can queue a job before the handle is handed out, and
+/// a worker with nothing to do parks at once, so this waits for each to have parked once:
+/// typically well under a millisecond, once per process (and per fork). Bounded: on a machine
+/// too loaded to start a thread in a second, the names may be wrong, nothing else.
+fn wait_for_workers(handle: &Handle) {
+    let metrics = handle.metrics();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while (0..metrics.num_workers()).any(|w| metrics.worker_park_count(w) == 0)
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_micros(50));
+    }
 }
 
 /// Block SIGPIPE on this (runtime) thread. Sockets are written with write/writev, and a write to
