@@ -7,8 +7,8 @@
 # and cache misses are not in it (the wall-clock benchmarks show those).
 #
 #   raw hyper-util (loadgen --client hyper), tailrace from Rust (loadgen) plain, with the limiter
-#   (max_count=32), with order keys (--order-keys 1000), and through the C ABI: completion queue
-#   and callbacks (tests/bench/c_load.c).
+#   (max_count=32), with order keys (--order-keys 1000), with both, and through the C ABI:
+#   completion queue and callbacks (tests/bench/c_load.c).
 #
 # Usage: bash tests/bench/instructions.sh [N]   (default 1000; needs valgrind)
 set -euo pipefail
@@ -40,6 +40,7 @@ count hyper-util "${lg[@]}" --client hyper
 count tailrace "${lg[@]}"
 count tailrace-limit "${lg[@]}" --set max_count=32 --set max_queue=1000
 count tailrace-keys "${lg[@]}" --order-keys 1000
+count tailrace-both "${lg[@]}" --set max_count=32 --set max_queue=1000 --order-keys 1000
 count c-abi-queue target/bench/c_load "$url" 64 @N@ 500 queue
 count c-abi-callback target/bench/c_load "$url" 64 @N@ 500 callback
 

@@ -2,35 +2,39 @@
 # Limits and ordering benchmark (issue "limits", "How we will measure it"), all in one run against
 # the testbed's fast mode:
 #  1. loadgen at concurrency 64: plain vs max_count=32,max_queue=1000 vs --order-keys 1000 vs both,
-#     alternating rounds (A B C D A B C D ...) so drift hits all; each run's rps over the plain
-#     run of its round, median over rounds (target >= 0.95 each), and the testbed's max
-#     in-flight for the limited runs (= max_count).
+#     in many short alternating rounds (A B C D A B C D ...) so drift hits all. Each run's rps is
+#     set against the plain run of its round; the verdict is the median of those per-round
+#     ratios with a bootstrap 90% confidence interval: "ok" when the whole interval is at or
+#     above 0.95, "BELOW" when it is all under, "not settled" when it straddles 0.95 (run more
+#     rounds). This box's speed moves by +-10-20% within seconds, so a handful of rounds could
+#     land either side of 0.95 by chance: the interval says how far a verdict can be trusted.
+#     Also the testbed's max in-flight for the limited runs (= max_count).
 #     In the same rounds, the baseline a tower user would have: raw hyper-util plain and with a
 #     FIFO tokio Semaphore of 32 per call (what tower::limit::ConcurrencyLimit holds), so the
 #     cost of queueing itself (a hand-off wakes the waiting call's task) is shown beside ours.
-#     Every variant runs in four setups per round (three where nice -10 is not permitted), the
-#     first being the benchmark as the issue states it (everything at its defaults):
-#       - the testbed with its default threads (2), the runtime with its default workers (one
-#         per core);
-#       - a 1-thread testbed, default workers: the hand-off wakes the queued call's task while
-#         the connection's task already waits in the worker's next-task slot, so tokio wakes the
-#         other worker to take one of them, and on 2 cores that worker shares the testbed's
-#         core: the cost is scheduling, not the limiter's instructions (see CPU per call);
-#       - a 1-thread testbed, TAILRACE_WORKER_THREADS = cores - 1 (the cores it leaves free);
-#       - a 1-thread testbed that runs at nice -10 (when the script may raise priority), default
-#         workers: the client's second worker can then no longer take the server's core, and the
-#         limiter's cost in the second setup goes with it. That is how the second setup's loss
-#         was traced to the shared core rather than to the limiter.
+#     The setup is the benchmark as the issue states it: everything at its defaults (the testbed
+#     with its default threads, the runtime with its default workers).
+#     With --all-setups, three diagnostic setups run in the same rounds too, each a 1-thread
+#     testbed: with the default workers (the hand-off wakes the queued call's task while the
+#     connection's task already waits in the worker's next-task slot, so tokio wakes the other
+#     worker to take one of them, and on 2 cores that worker shares the testbed's core: the cost
+#     is scheduling, not the limiter's instructions, see CPU per call); with
+#     TAILRACE_WORKER_THREADS = cores - 1 (the cores it leaves free); and at nice -10 (when the
+#     script may raise priority), where the client's second worker can no longer take the
+#     server's core and the first diagnostic setup's loss goes with it. That is how that loss was
+#     traced to the shared core rather than to the limiter.
 #  2. Order under load: loadgen with --order-keys and --flush-every; the testbed's start/finish log
 #     is checked: per key one at a time in submission order, and every flush after all before it.
 #  3. Memory: 1,000,000 calls, each with a new order key and limit key -> RSS growth (target < 10 MB).
 #  4. Fan-out: 1,000 calls submitted at once from one thread to a 10 ms backend, cold and warm,
 #     over pooled HTTP/1.1 and one h2c connection (target < 30 ms warm).
-# Usage: bash tests/bench/limits.sh [requests-per-run] [rounds] [memory-calls]
+# Usage: bash tests/bench/limits.sh [--all-setups] [requests-per-run] [rounds] [memory-calls]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-N=${1:-40000}
-ROUNDS=${2:-3}
+all_setups=false
+if [ "${1:-}" = --all-setups ]; then all_setups=true; shift; fi
+N=${1:-30000}
+ROUNDS=${2:-30}
 MEM_CALLS=${3:-1000000}
 cargo build --release -q -p tailrace-testbed -p tailrace --bins --example limits_bench
 bin=target/release
@@ -39,18 +43,20 @@ out="$bench_tmp/out"
 # Short event logs for the throughput runs; the order proof gets its own testbed with a full log.
 start_testbed base --threads 1 --log-cap 1000
 start_testbed base_default --log-cap 1000
-# The same 1-thread testbed at a higher priority than the client, when this user may set one.
-if nice -n -10 true 2>/dev/null; then
-  start_testbed base_nice --nice -10 --threads 1 --log-cap 1000
-else
-  base_nice=""
-  echo "(nice -n -10 not permitted here: the higher-priority testbed setup is skipped)"
+base_nice=""
+if $all_setups; then
+  # The same 1-thread testbed at a higher priority than the client, when this user may set one.
+  if nice -n -10 true 2>/dev/null; then
+    start_testbed base_nice --nice -10 --threads 1 --log-cap 1000
+  else
+    echo "(nice -n -10 not permitted here: the higher-priority testbed setup is skipped)"
+  fi
 fi
 
 stats() { python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1]+"/__stats?events=0"))[sys.argv[2]])' "$base" "$1"; }
 reset() { python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1]+"/__reset", method="POST"))' "$base"; }
 
-echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ==="
+echo "=== 1. throughput at concurrency 64: plain vs limiter vs order keys vs both ($ROUNDS rounds of $N calls) ==="
 limit=(--set max_count=32 --set max_queue=1000)
 # variant_flags VARIANT: sets $extra to the loadgen flags of that variant.
 variant_flags() {
@@ -65,9 +71,12 @@ variant_flags() {
 }
 cores=$(nproc)
 free_cores=$(( cores > 1 ? cores - 1 : 1 ))
-# setup: suffix of the variant names, testbed URL, workers
-setups=("|$base_default|$cores" "@tb1|$base|$cores" "@tb1w$free_cores|$base|$free_cores")
-[ -n "$base_nice" ] && setups+=("@tb1nice|$base_nice|$cores")
+# setup: suffix of the variant names, testbed URL, workers (empty: the runtime's default)
+setups=("|$base_default|")
+if $all_setups; then
+  setups+=("@tb1|$base|$cores" "@tb1w$free_cores|$base|$free_cores")
+  [ -n "$base_nice" ] && setups+=("@tb1nice|$base_nice|$cores")
+fi
 for r in $(seq "$ROUNDS"); do
   for setup in "${setups[@]}"; do
     IFS='|' read -r suffix url workers <<< "$setup"
@@ -75,10 +84,18 @@ for r in $(seq "$ROUNDS"); do
       variant_flags "$variant"
       TAILRACE_WORKER_THREADS=$workers "$bin/loadgen" --url "$url/fast" --concurrency 64 \
         --requests "$N" --warmup 2000 --variant "$variant$suffix" ${extra[@]+"${extra[@]}"} \
-        | tee -a "$out"
+        >> "$out"
     done
   done
+  printf '.'
 done
+echo
+# The runs themselves, kept: runs made at different times can be pooled (the box's load moves
+# the ratios more between runs than within one).
+mkdir -p target/bench
+runs_file="target/bench/limits-throughput-$(date -u +%Y%m%dT%H%M%SZ).jsonl"
+cp "$out" "$runs_file"
+echo "runs: $runs_file"
 # The fast testbed answers before the next request arrives, so it never has 32 at once: the
 # in-flight bound is shown by the same variants against 2 ms responses.
 for variant in plain limit keys both; do
@@ -94,44 +111,54 @@ reset
   --limit-key tenant-a --set max_count=8 > /dev/null
 echo "--limit-key tenant-a --set max_count=8: testbed max in-flight $(stats max_in_flight) (want 8)"
 python3 - "$out" <<'PY'
-import json, sys, statistics
+import json, random, sys, statistics
 lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 rows = [r for r in lines if "rps" in r]
 bound = {r["variant"]: r["testbed_max_in_flight"] for r in lines if "rps" not in r}
 med = lambda v, k: statistics.median(r[k] for r in rows if r["variant"] == v)
 runs = lambda v: [r["rps"] for r in rows if r["variant"] == v]
 # The machine's speed drifts within seconds, so each round's run is set against the plain run of
-# the same round (a few seconds apart): the verdict is the median of those per-round ratios.
-paired = lambda v, base: statistics.median(a / b for a, b in zip(runs(v), runs(base)))
+# the same round (a few seconds apart): the estimate is the median of those per-round ratios.
+ratios = lambda v, base: [a / b for a, b in zip(runs(v), runs(base))]
+rng = random.Random(1)
+def paired(v, base):
+    """Median per-round ratio and its bootstrap 90% confidence interval."""
+    r = ratios(v, base)
+    boot = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(2000))
+    return statistics.median(r), boot[int(0.05 * len(boot))], boot[int(0.95 * len(boot)) - 1]
+def verdict(lo, hi, target=0.95):
+    return "ok" if lo >= target else ("BELOW 0.95" if hi < target else "not settled")
 suffixes = [""] + sorted({r["variant"][r["variant"].index("@"):] for r in rows if "@" in r["variant"]})
 for sfx in suffixes:
     if not sfx:
         setup = "the issue's benchmark: testbed and workers at their defaults"
     elif sfx == "@tb1":
-        setup = "1-thread testbed, default workers"
+        setup = "diagnostic: 1-thread testbed, default workers"
     elif sfx == "@tb1nice":
-        setup = "1-thread testbed at nice -10 (the client cannot take its core), default workers"
+        setup = "diagnostic: 1-thread testbed at nice -10 (the client cannot take its core), default workers"
     else:
-        setup = f"1-thread testbed, {sfx[5:]} worker(s): the cores it leaves"
+        setup = f"diagnostic: 1-thread testbed, {sfx[5:]} worker(s): the cores it leaves"
     plain = med("plain" + sfx, "rps")
-    print(f"\n[{setup}]\nvariant  median rps  ratio of medians  per-round ratio (median)  p99 us"
-          "  errors  cpu us/call" + ("" if sfx else "  testbed max in-flight (2 ms run)"))
+    print(f"\n[{setup}; {len(runs('plain' + sfx))} rounds]\nvariant  median rps  per-round ratio"
+          "  90% interval   verdict      p99 us  errors  cpu us/call"
+          + ("" if sfx else "  testbed max in-flight (2 ms run)"))
     for v in ["plain", "limit", "keys", "both"]:
         rps = med(v + sfx, "rps")
-        ratio = paired(v + sfx, "plain" + sfx)
+        ratio, lo, hi = paired(v + sfx, "plain" + sfx)
         errs = sum(r["errors"] for r in rows if r["variant"] == v + sfx)
-        verdict = "" if v == "plain" else ("ok" if ratio >= 0.95 else "BELOW 0.95")
+        interval = "" if v == "plain" else f"{lo:.3f}-{hi:.3f}"
+        judged = "" if v == "plain" else verdict(lo, hi)
         want = 32 if v in ("limit", "both") else 64
         b = bound.get(v)
         bv = "" if sfx else (f"  {b} ({'= ' if b == want else 'NOT '}"
                              f"{'max_count' if want == 32 else 'concurrency'} {want})")
-        print(f"{v:<7}  {rps:>10.0f}  {rps/plain:>16.3f}  {ratio:>13.3f} {verdict:<10}"
+        print(f"{v:<7}  {rps:>10.0f}  {ratio:>15.3f}  {interval:>12}   {judged:<11}"
               f"  {med(v + sfx,'p99_us'):>6.0f}  {errs:>6}  {med(v + sfx, 'cpu_us_per_call'):>11.1f}{bv}")
     hyper, sem = med("hyper" + sfx, "rps"), med("hyper-semaphore" + sfx, "rps")
+    s_ratio, s_lo, s_hi = paired("hyper-semaphore" + sfx, "hyper" + sfx)
     print(f"baseline: raw hyper-util {hyper:.0f} rps; with a tokio Semaphore(32) per call {sem:.0f}"
-          f" rps: per round {paired('hyper-semaphore' + sfx, 'hyper' + sfx):.3f}x of raw hyper "
-          f"(tailrace's limit: {paired('limit' + sfx, 'plain' + sfx):.3f}x of plain, "
-          f"{paired('limit' + sfx, 'hyper-semaphore' + sfx):.3f}x of semaphore-limited hyper)")
+          f" rps: per round {s_ratio:.3f}x of raw hyper ({s_lo:.3f}-{s_hi:.3f}); tailrace's limit is "
+          f"{paired('limit' + sfx, 'hyper-semaphore' + sfx)[0]:.3f}x semaphore-limited hyper")
 PY
 
 echo
