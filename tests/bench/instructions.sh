@@ -38,9 +38,10 @@ count() {
 lg=(target/release/loadgen --url "$url" --concurrency 64 --warmup 500 --requests @N@)
 count hyper-util "${lg[@]}" --client hyper
 count tailrace "${lg[@]}"
-count tailrace-limit "${lg[@]}" --set max_count=32 --set max_queue=1000
+limit=(--set max_count=32 --set max_queue=1000)
+count tailrace-limit "${lg[@]}" "${limit[@]}"
 count tailrace-keys "${lg[@]}" --order-keys 1000
-count tailrace-both "${lg[@]}" --set max_count=32 --set max_queue=1000 --order-keys 1000
+count tailrace-both "${lg[@]}" "${limit[@]}" --order-keys 1000
 count c-abi-queue target/bench/c_load "$url" 64 @N@ 500 queue
 count c-abi-callback target/bench/c_load "$url" 64 @N@ 500 callback
 

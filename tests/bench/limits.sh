@@ -6,8 +6,9 @@
 #     set against the plain run of its round; the verdict is the median of those per-round
 #     ratios with a bootstrap 90% confidence interval: "ok" when the whole interval is at or
 #     above 0.95, "BELOW" when it is all under, "not settled" when it straddles 0.95 (run more
-#     rounds). This box's speed moves by +-10-20% within seconds, so a handful of rounds could
-#     land either side of 0.95 by chance: the interval says how far a verdict can be trusted.
+#     rounds); under 10 rounds there is no verdict. This box's speed moves by +-10-20% within
+#     seconds, so a handful of rounds could land either side of 0.95 by chance: the interval
+#     says how far a verdict can be trusted.
 #     Also the testbed's max in-flight for the limited runs (= max_count).
 #     In the same rounds, the baseline a tower user would have: raw hyper-util plain and with a
 #     FIFO tokio Semaphore of 32 per call (what tower::limit::ConcurrencyLimit holds), so the
@@ -120,13 +121,17 @@ runs = lambda v: [r["rps"] for r in rows if r["variant"] == v]
 # The machine's speed drifts within seconds, so each round's run is set against the plain run of
 # the same round (a few seconds apart): the estimate is the median of those per-round ratios.
 ratios = lambda v, base: [a / b for a, b in zip(runs(v), runs(base))]
+paired = lambda v, base: statistics.median(ratios(v, base))
 rng = random.Random(1)
-def paired(v, base):
-    """Median per-round ratio and its bootstrap 90% confidence interval."""
+def interval(v, base):
+    """Bootstrap 90% confidence interval of the median per-round ratio."""
     r = ratios(v, base)
     boot = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(2000))
-    return statistics.median(r), boot[int(0.05 * len(boot))], boot[int(0.95 * len(boot)) - 1]
-def verdict(lo, hi, target=0.95):
+    return boot[int(0.05 * len(boot))], boot[int(0.95 * len(boot)) - 1]
+def verdict(n, lo, hi, target=0.95):
+    # A bootstrap of a handful of rounds can only pick among those few: no verdict from it.
+    if n < 10:
+        return "too few rounds"
     return "ok" if lo >= target else ("BELOW 0.95" if hi < target else "not settled")
 suffixes = [""] + sorted({r["variant"][r["variant"].index("@"):] for r in rows if "@" in r["variant"]})
 for sfx in suffixes:
@@ -135,30 +140,33 @@ for sfx in suffixes:
     elif sfx == "@tb1":
         setup = "diagnostic: 1-thread testbed, default workers"
     elif sfx == "@tb1nice":
-        setup = "diagnostic: 1-thread testbed at nice -10 (the client cannot take its core), default workers"
+        setup = ("diagnostic: 1-thread testbed at nice -10 (the client cannot take its core), "
+                 "default workers")
     else:
         setup = f"diagnostic: 1-thread testbed, {sfx[5:]} worker(s): the cores it leaves"
-    plain = med("plain" + sfx, "rps")
     print(f"\n[{setup}; {len(runs('plain' + sfx))} rounds]\nvariant  median rps  per-round ratio"
-          "  90% interval   verdict      p99 us  errors  cpu us/call"
+          "  90% interval   verdict         p99 us  errors  cpu us/call"
           + ("" if sfx else "  testbed max in-flight (2 ms run)"))
     for v in ["plain", "limit", "keys", "both"]:
         rps = med(v + sfx, "rps")
-        ratio, lo, hi = paired(v + sfx, "plain" + sfx)
+        ratio = paired(v + sfx, "plain" + sfx)
         errs = sum(r["errors"] for r in rows if r["variant"] == v + sfx)
-        interval = "" if v == "plain" else f"{lo:.3f}-{hi:.3f}"
-        judged = "" if v == "plain" else verdict(lo, hi)
+        shown, judged = "", ""
+        if v != "plain":
+            lo, hi = interval(v + sfx, "plain" + sfx)
+            shown, judged = f"{lo:.3f}-{hi:.3f}", verdict(len(runs(v + sfx)), lo, hi)
         want = 32 if v in ("limit", "both") else 64
         b = bound.get(v)
         bv = "" if sfx else (f"  {b} ({'= ' if b == want else 'NOT '}"
                              f"{'max_count' if want == 32 else 'concurrency'} {want})")
-        print(f"{v:<7}  {rps:>10.0f}  {ratio:>15.3f}  {interval:>12}   {judged:<11}"
+        print(f"{v:<7}  {rps:>10.0f}  {ratio:>15.3f}  {shown:>12}   {judged:<14}"
               f"  {med(v + sfx,'p99_us'):>6.0f}  {errs:>6}  {med(v + sfx, 'cpu_us_per_call'):>11.1f}{bv}")
     hyper, sem = med("hyper" + sfx, "rps"), med("hyper-semaphore" + sfx, "rps")
-    s_ratio, s_lo, s_hi = paired("hyper-semaphore" + sfx, "hyper" + sfx)
+    s_lo, s_hi = interval("hyper-semaphore" + sfx, "hyper" + sfx)
     print(f"baseline: raw hyper-util {hyper:.0f} rps; with a tokio Semaphore(32) per call {sem:.0f}"
-          f" rps: per round {s_ratio:.3f}x of raw hyper ({s_lo:.3f}-{s_hi:.3f}); tailrace's limit is "
-          f"{paired('limit' + sfx, 'hyper-semaphore' + sfx)[0]:.3f}x semaphore-limited hyper")
+          f" rps: per round {paired('hyper-semaphore' + sfx, 'hyper' + sfx):.3f}x of raw hyper "
+          f"({s_lo:.3f}-{s_hi:.3f}); tailrace's limit is "
+          f"{paired('limit' + sfx, 'hyper-semaphore' + sfx):.3f}x semaphore-limited hyper")
 PY
 
 echo
